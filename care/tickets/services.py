@@ -1,0 +1,220 @@
+"""Writes on tickets. Every change goes through here so that rules are checked and audited once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from care.core.errors import BusinessRuleViolation
+from care.tickets.html import sanitise_html
+from care.tickets.models import Attachment, Direction, Interaction, Priority, Ticket, TicketEvent
+from care.tickets.status import Status, check_transition
+
+if TYPE_CHECKING:
+    from care.accounts.models import Agent, Team, User
+    from care.contacts.models import Customer, Identity
+    from care.tenants.models import Tenant
+
+
+def _record(ticket: Ticket, actor: User | None, kind: str, changes: dict[str, Any] | None = None) -> TicketEvent:
+    return TicketEvent.objects.create(
+        tenant_id=ticket.tenant_id, ticket=ticket, actor=actor, kind=kind, changes=changes or {}
+    )
+
+
+def _next_ticket_number(tenant_id: int) -> int:
+    """Hand out the tenant's next ticket number. One upsert: concurrent creators queue on the row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO tickets_ticketcounter (tenant_id, last_number) VALUES (%s, 1)
+            ON CONFLICT (tenant_id) DO UPDATE SET last_number = tickets_ticketcounter.last_number + 1
+            RETURNING last_number
+            """,
+            [tenant_id],
+        )
+        row = cursor.fetchone()
+    assert row is not None  # noqa: S101 - RETURNING always yields the row
+    return int(row[0])
+
+
+def _normalise_tags(tags: Iterable[str]) -> list[str]:
+    return sorted({tag.strip().lower() for tag in tags if tag.strip()})
+
+
+@transaction.atomic
+def ticket_create(
+    *, tenant: Tenant, customer: Customer, channel: str, subject: str, language: str = "",
+    priority: int = Priority.NORMAL, team: Team | None = None, tags: Iterable[str] = (),
+    actor: User | None = None, sla_due_at: dt.datetime | None = None,
+) -> Ticket:
+    if customer.tenant_id != tenant.pk:
+        raise BusinessRuleViolation(_("The customer belongs to another tenant."))
+    if customer.merged_into_id is not None:
+        raise BusinessRuleViolation(_("This customer was merged into another one; use that customer."))
+    ticket = Ticket(
+        tenant=tenant, customer=customer, channel=channel, subject=subject.strip()[:500] or _("(no subject)"),
+        language=language or customer.preferred_language or tenant.default_language,
+        priority=priority, team=team, tags=_normalise_tags(tags), sla_due_at=sla_due_at,
+    )
+    ticket.full_clean(exclude=["number"])
+    ticket.number = _next_ticket_number(tenant.pk)
+    ticket.save()
+    _record(ticket, actor, TicketEvent.Kind.CREATED, {"status": [None, ticket.status]})
+    return ticket
+
+
+def _lock(ticket: Ticket) -> Ticket:
+    return Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
+
+
+@transaction.atomic
+def ticket_change_status(*, ticket: Ticket, status: str, actor: User | None) -> Ticket:
+    locked = _lock(ticket)
+    if locked.status == status:
+        return locked
+    check_transition(locked.status, status)
+    now = timezone.now()
+    before = locked.status
+    locked.status = status
+    locked.status_changed_at = now
+    if status == Status.SOLVED:
+        locked.solved_at = now
+    elif status == Status.CLOSED:
+        locked.closed_at = now
+        locked.solved_at = locked.solved_at or now
+    elif before == Status.SOLVED:  # reopened
+        locked.solved_at = None
+    locked.save(update_fields=["status", "status_changed_at", "solved_at", "closed_at", "updated_at"])
+    _record(locked, actor, TicketEvent.Kind.STATUS, {"status": [before, status]})
+    return locked
+
+
+@transaction.atomic
+def ticket_assign(*, ticket: Ticket, agent: Agent | None, actor: User | None) -> Ticket:
+    """Assign to ``agent`` (or unassign with None). The agent must be authorised for the tenant."""
+    locked = _lock(ticket)
+    if agent is not None and not agent.authorisations.filter(tenant_id=locked.tenant_id).exists():
+        raise BusinessRuleViolation(
+            _("%(agent)s is not authorised for %(tenant)s.") % {"agent": agent, "tenant": locked.tenant}
+        )
+    if locked.status == Status.CLOSED:
+        raise BusinessRuleViolation(_("A closed ticket cannot be assigned."))
+    before = locked.assignee_id
+    after = agent.pk if agent else None
+    if before == after:
+        return locked
+    locked.assignee = agent
+    fields = ["assignee", "updated_at"]
+    if agent is not None and locked.status == Status.NEW:
+        locked.status, locked.status_changed_at = Status.OPEN, timezone.now()
+        fields += ["status", "status_changed_at"]
+    locked.save(update_fields=fields)
+    _record(locked, actor, TicketEvent.Kind.ASSIGNED, {"assignee": [before, after]})
+    return locked
+
+
+_EDITABLE = ("subject", "language", "priority", "team", "tags")
+
+
+@transaction.atomic
+def ticket_update(*, ticket: Ticket, actor: User | None, **fields: Any) -> Ticket:
+    """Change plain fields (subject, language, priority, team, tags); records one audit event."""
+    unknown = set(fields) - set(_EDITABLE)
+    if unknown:
+        raise ValueError(f"ticket_update cannot change {sorted(unknown)}; use the dedicated service.")
+    locked = _lock(ticket)
+    if "tags" in fields:
+        fields["tags"] = _normalise_tags(fields["tags"])
+    changes: dict[str, list[Any]] = {}
+    for name, value in fields.items():
+        attname = locked._meta.get_field(name).attname
+        before = getattr(locked, attname)
+        setattr(locked, name, value)
+        after = getattr(locked, attname)
+        if before != after:
+            changes[name] = [before, after]
+    if not changes:
+        return locked
+    if "team" in fields and locked.team is not None and locked.team.tenant_id not in (None, locked.tenant_id):
+        raise BusinessRuleViolation(_("That in-house team belongs to another tenant."))
+    locked.full_clean(exclude=["number", "customer", "tenant"])
+    locked.save(update_fields=[locked._meta.get_field(name).attname for name in changes] + ["updated_at"])
+    _record(locked, actor, TicketEvent.Kind.UPDATED, changes)
+    return locked
+
+
+def interaction_add(
+    *, ticket: Ticket, channel: str, direction: str, body_text: str = "", body_html: str = "",
+    author_identity: Identity | None = None, author_user: User | None = None, external_id: str = "",
+    occurred_at: dt.datetime | None = None,
+) -> tuple[Interaction, bool]:
+    """Append to the timeline. Idempotent on (channel, external_id): a retry returns the stored row.
+
+    Returns (interaction, created).
+    """
+    if author_identity is not None and author_identity.tenant_id != ticket.tenant_id:
+        raise BusinessRuleViolation(_("The customer identity belongs to another tenant."))
+    if direction == Direction.NOTE and author_identity is not None:
+        raise BusinessRuleViolation(_("Internal notes are written by agents, not customers."))
+    if occurred_at is not None and timezone.is_naive(occurred_at):
+        raise ValidationError(_("Interaction times must carry a time zone."))
+    if external_id:
+        existing = Interaction.objects.filter(channel=channel, external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    interaction = Interaction(
+        tenant_id=ticket.tenant_id, ticket=ticket, channel=channel, direction=direction, body_text=body_text,
+        body_html=sanitise_html(body_html), author_identity=author_identity, author_user=author_user,
+        external_id=external_id, occurred_at=occurred_at or timezone.now(),
+    )
+    interaction.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            interaction.save()
+            if direction == Direction.OUTBOUND and ticket.first_response_at is None:
+                Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
+                    first_response_at=interaction.occurred_at
+                )
+    except IntegrityError:
+        # A concurrent delivery of the same message won the insert.
+        return Interaction.objects.get(channel=channel, external_id=external_id), False
+    return interaction, True
+
+
+def attachment_store(
+    *, interaction: Interaction, filename: str, content: bytes, content_type: str = "application/octet-stream",
+    content_id: str = "", is_inline: bool = False,
+) -> Attachment:
+    """Store a file beside an interaction, addressed by its SHA-256."""
+    digest = hashlib.sha256(content).hexdigest()
+    attachment = Attachment(
+        tenant_id=interaction.tenant_id, interaction=interaction, filename=filename[:255] or digest,
+        content_type=content_type[:255] or "application/octet-stream", size=len(content), sha256=digest,
+        content_id=content_id[:255], is_inline=is_inline,
+    )
+    attachment.file.save(digest, ContentFile(content), save=False)
+    attachment.save()
+    return attachment
+
+
+def tickets_move_to_customer(*, source: Customer, target: Customer, actor: User | None) -> int:
+    """Re-point the tickets of a merged-away customer to the survivor; one audit event per ticket."""
+    moved = list(Ticket.objects.filter(customer=source).select_for_update().order_by("pk"))
+    Ticket.objects.filter(pk__in=[t.pk for t in moved]).update(customer=target, updated_at=timezone.now())
+    TicketEvent.objects.bulk_create(
+        TicketEvent(
+            tenant_id=t.tenant_id, ticket=t, actor=actor, kind=TicketEvent.Kind.CUSTOMER_MERGED,
+            changes={"customer": [source.pk, target.pk]},
+        )
+        for t in moved
+    )
+    return len(moved)
