@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -59,17 +58,24 @@ class User(AbstractBaseUser, PermissionsMixin):
     full_name = models.CharField(_("full name"), max_length=200, blank=True)
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.AGENT)
     portal_tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="portal_users",
-        verbose_name=_("portal tenant"), help_text=_("The one client company a portal user belongs to."),
+        "tenants.Tenant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="portal_users",
+        verbose_name=_("portal tenant"),
+        help_text=_("The one client company a portal user belongs to."),
     )
     language = models.CharField(_("interface language"), max_length=8, default="en")
     is_staff = models.BooleanField(
-        _("staff status"), default=False, help_text=_("May log into the admin site (scoped to their tenants).")
+        _("staff status"),
+        default=False,
+        help_text=_("May log into the admin site (scoped to their tenants)."),
     )
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
 
-    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -152,11 +158,21 @@ class Team(TimeStampedModel):
     name = models.CharField(_("name"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="in_house_teams",
-        verbose_name=_("tenant"), help_text=_("Only for in-house teams: the company the team belongs to."),
+        "tenants.Tenant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="in_house_teams",
+        verbose_name=_("tenant"),
+        help_text=_("Only for in-house teams: the company the team belongs to."),
     )
     lead = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="led_teams", verbose_name=_("lead")
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="led_teams",
+        verbose_name=_("lead"),
     )
 
     class Meta:
@@ -166,7 +182,8 @@ class Team(TimeStampedModel):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    models.Q(kind="in_house", tenant__isnull=False) | models.Q(kind="provider", tenant__isnull=True)
+                    models.Q(kind="in_house", tenant__isnull=False)
+                    | models.Q(kind="provider", tenant__isnull=True)
                 ),
                 name="accounts_team_tenant_matches_kind",
             )
@@ -195,10 +212,12 @@ class Agent(TimeStampedModel):
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="agent", verbose_name=_("user"))
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="agents", verbose_name=_("team"))
-    presence = models.CharField(_("presence"), max_length=20, choices=Presence.choices, default=Presence.OFFLINE)
+    presence = models.CharField(
+        _("presence"), max_length=20, choices=Presence.choices, default=Presence.OFFLINE
+    )
     presence_changed_at = models.DateTimeField(_("presence changed"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
-    tenants = models.ManyToManyField(
+    tenants: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         "tenants.Tenant", through="TenantAuthorisation", related_name="agents", verbose_name=_("tenants")
     )
 
@@ -213,7 +232,9 @@ class Agent(TimeStampedModel):
 
 
 class AgentLanguage(models.Model):
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="languages", verbose_name=_("agent"))
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="languages", verbose_name=_("agent")
+    )
     language = models.CharField(_("language"), max_length=8, validators=[validate_language_code])
     proficiency = models.PositiveSmallIntegerField(_("proficiency"), choices=Proficiency.choices)
 
@@ -221,7 +242,9 @@ class AgentLanguage(models.Model):
         verbose_name = _("agent language")
         verbose_name_plural = _("agent languages")
         ordering = ["agent", "-proficiency"]
-        constraints = [models.UniqueConstraint(fields=["agent", "language"], name="accounts_agent_language_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "language"], name="accounts_agent_language_unique")
+        ]
         indexes = [models.Index(fields=["language", "proficiency"], name="accounts_agentlang_lang_level")]
 
     def __str__(self) -> str:
@@ -231,10 +254,13 @@ class AgentLanguage(models.Model):
 class AgentChannel(models.Model):
     """A channel the agent works, with how many items of it they handle at once."""
 
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="channels", verbose_name=_("agent"))
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="channels", verbose_name=_("agent")
+    )
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     capacity = models.PositiveSmallIntegerField(
-        _("capacity"), validators=[MinValueValidator(1), MaxValueValidator(50)],
+        _("capacity"),
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
         help_text=_("Items of this channel at once, e.g. 1 call, 3 chats, 8 emails."),
     )
 
@@ -244,7 +270,9 @@ class AgentChannel(models.Model):
         verbose_name = _("agent channel")
         verbose_name_plural = _("agent channels")
         ordering = ["agent", "channel"]
-        constraints = [models.UniqueConstraint(fields=["agent", "channel"], name="accounts_agent_channel_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "channel"], name="accounts_agent_channel_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} × {self.capacity}"
@@ -260,7 +288,9 @@ class Skill(TenantOwned):
         verbose_name = _("product skill")
         verbose_name_plural = _("product skills")
         ordering = ["tenant", "name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "code"], name="accounts_skill_tenant_code_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "code"], name="accounts_skill_tenant_code_unique")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -272,7 +302,9 @@ class TenantAuthorisation(TenantOwned):
     agent = models.ForeignKey(
         Agent, on_delete=models.CASCADE, related_name="authorisations", verbose_name=_("agent")
     )
-    skills = models.ManyToManyField(Skill, blank=True, related_name="authorisations", verbose_name=_("skills"))
+    skills = models.ManyToManyField(
+        Skill, blank=True, related_name="authorisations", verbose_name=_("skills")
+    )
     note = models.CharField(_("note"), max_length=200, blank=True)
 
     class Meta:

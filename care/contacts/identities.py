@@ -36,7 +36,8 @@ def normalise_phone(value: str, default_region: str | None = None) -> str:
     except phonenumbers.NumberParseException:
         raise ValidationError(
             _("%(value)s is not a phone number; write it with its country code, e.g. +49 30 1234567."),
-            code="bad_phone", params={"value": value},
+            code="bad_phone",
+            params={"value": value},
         ) from None
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(
@@ -45,7 +46,9 @@ def normalise_phone(value: str, default_region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalise_identity(kind: str, value: str, *, platform: str = "", default_region: str | None = None) -> str:
+def normalise_identity(
+    kind: str, value: str, *, platform: str = "", default_region: str | None = None
+) -> str:
     value = value.strip()
     if not value:
         raise ValidationError(_("An identity needs a value."), code="empty_identity")
@@ -58,7 +61,8 @@ def normalise_identity(kind: str, value: str, *, platform: str = "", default_reg
         if platform not in SocialPlatform.values:
             raise ValidationError(
                 _("A social handle needs its platform (one of %(platforms)s)."),
-                code="bad_platform", params={"platforms": ", ".join(SocialPlatform.values)},
+                code="bad_platform",
+                params={"platforms": ", ".join(SocialPlatform.values)},
             )
         return value.removeprefix("@")
     raise ValidationError(_("%(kind)s is not a kind of identity."), code="bad_kind", params={"kind": kind})

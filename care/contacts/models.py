@@ -21,8 +21,13 @@ class Customer(TenantOwned):
     )
     notes = models.TextField(_("notes"), blank=True)
     merged_into = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_customers",
-        verbose_name=_("merged into"), help_text=_("Set when this customer was merged into another."),
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_customers",
+        verbose_name=_("merged into"),
+        help_text=_("Set when this customer was merged into another."),
     )
 
     class Meta:
@@ -46,7 +51,10 @@ class Identity(TenantOwned):
     )
     kind = models.CharField(_("kind"), max_length=10, choices=IdentityKind.choices)
     platform = models.CharField(
-        _("platform"), max_length=20, choices=SocialPlatform.choices, blank=True,
+        _("platform"),
+        max_length=20,
+        choices=SocialPlatform.choices,
+        blank=True,
         help_text=_("Only for social handles."),
     )
     value = models.CharField(_("value"), max_length=320)
@@ -58,9 +66,12 @@ class Identity(TenantOwned):
         verbose_name_plural = _("identities")
         ordering = ["customer", "kind", "value"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "kind", "platform", "value"], name="contacts_identity_unique"),
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "platform", "value"], name="contacts_identity_unique"
+            ),
             models.CheckConstraint(
-                condition=models.Q(kind="social", platform__gt="") | (~models.Q(kind="social") & models.Q(platform="")),
+                condition=models.Q(kind="social", platform__gt="")
+                | (~models.Q(kind="social") & models.Q(platform="")),
                 name="contacts_identity_platform_only_for_social",
             ),
         ]
@@ -72,12 +83,16 @@ class Identity(TenantOwned):
 
     def clean(self) -> None:
         super().clean()
-        if self.customer_id and self.tenant_id and self.customer.tenant_id != self.tenant_id:
+        if self.customer_id and not self.tenant_id:
+            self.tenant_id = self.customer.tenant_id
+        if self.customer_id and self.customer.tenant_id != self.tenant_id:
             raise ValidationError({"customer": _("The customer belongs to another tenant.")})
         if self.kind != IdentityKind.SOCIAL and self.platform:
             raise ValidationError({"platform": _("Only social handles have a platform.")})
         region = self.tenant.holiday_country if self.tenant_id else None
         try:
-            self.value = normalise_identity(self.kind, self.value, platform=self.platform, default_region=region)
+            self.value = normalise_identity(
+                self.kind, self.value, platform=self.platform, default_region=region
+            )
         except ValidationError as exc:
             raise ValidationError({"value": exc.messages}) from None

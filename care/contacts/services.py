@@ -29,13 +29,23 @@ def customer_create(
 
 
 def identity_add(
-    *, customer: Customer, kind: str, value: str, platform: str = "", display_name: str = "",
+    *,
+    customer: Customer,
+    kind: str,
+    value: str,
+    platform: str = "",
+    display_name: str = "",
     is_primary: bool = False,
 ) -> Identity:
     """Attach an identity; raises ValidationError if it is malformed or belongs to another customer."""
     identity = Identity(
-        tenant_id=customer.tenant_id, customer=customer, kind=kind, value=value, platform=platform,
-        display_name=display_name, is_primary=is_primary,
+        tenant_id=customer.tenant_id,
+        customer=customer,
+        kind=kind,
+        value=value,
+        platform=platform,
+        display_name=display_name,
+        is_primary=is_primary,
     )
     identity.full_clean(validate_unique=False)
     try:
@@ -43,20 +53,30 @@ def identity_add(
             identity.save()
     except IntegrityError:
         raise ValidationError(
-            {"value": _("%(value)s already belongs to another customer of this tenant.") % {"value": identity.value}}
+            {
+                "value": _("%(value)s already belongs to another customer of this tenant.")
+                % {"value": identity.value}
+            }
         ) from None
     return identity
 
 
 def customer_get_or_create_by_identity(
-    *, tenant: Tenant, kind: str, value: str, platform: str = "", display_name: str = "",
+    *,
+    tenant: Tenant,
+    kind: str,
+    value: str,
+    platform: str = "",
+    display_name: str = "",
     preferred_language: str = "",
 ) -> tuple[Customer, Identity, bool]:
     """Find the customer behind an address, or create both. Safe under concurrent calls.
 
     Returns (customer, identity, created).
     """
-    normalised = normalise_identity(kind, value, platform=platform, default_region=tenant.holiday_country or None)
+    normalised = normalise_identity(
+        kind, value, platform=platform, default_region=tenant.holiday_country or None
+    )
     lookup: dict[str, Any] = {"tenant": tenant, "kind": kind, "platform": platform, "value": normalised}
     existing = Identity.objects.select_related("customer").filter(**lookup).first()
     if existing is not None:
@@ -87,7 +107,10 @@ def customers_merge(*, source: Customer, target: Customer, actor: Any = None) ->
     if source.tenant_id != target.tenant_id:
         raise BusinessRuleViolation(_("Customers of different tenants cannot be merged."))
     # Lock both rows in primary-key order so that two opposite merges cannot deadlock.
-    locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")}
+    locked = {
+        c.pk: c
+        for c in Customer.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")
+    }
     source, target = locked[source.pk], locked[target.pk]
     if source.merged_into_id is not None:
         raise BusinessRuleViolation(_("This customer was already merged into another one."))
@@ -105,4 +128,3 @@ def customers_merge(*, source: Customer, target: Customer, actor: Any = None) ->
     source.save(update_fields=["merged_into", "updated_at"])
     customers_merged.send(sender=Customer, source=source, target=target, actor=actor)
     return target
-

@@ -24,10 +24,10 @@ def _scoped(queryset: QuerySet[Any], request: HttpRequest) -> QuerySet[Any]:
 class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
     """A related-field filter that offers only the rows the user may see."""
 
-    def field_choices(
-        self, field: Field[Any, Any], request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    def field_choices(  # type: ignore[override]
+        self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
     ) -> list[tuple[Any, str]]:
-        related_model: type[Model] = field.related_model  # type: ignore[assignment]
+        related_model: type[Model] = field.related_model
         rows = _scoped(related_model._default_manager.all(), request)
         ordering = self.field_admin_ordering(field, request, model_admin)
         if ordering:
@@ -73,7 +73,11 @@ class TenantScopedAdmin(ScopedFormFieldsMixin, admin.ModelAdmin):  # type: ignor
             if isinstance(entry, str) and "__" not in entry:
                 field = self.model._meta.get_field(entry)
                 related = field.related_model
-                if field.is_relation and related is not None and hasattr(related._default_manager, "visible_to"):  # type: ignore[union-attr]
+                if (
+                    field.is_relation
+                    and related is not None
+                    and hasattr(related._default_manager, "visible_to")
+                ):
                     scoped.append((entry, ScopedRelatedFieldListFilter))
                     continue
             scoped.append(entry)
@@ -84,3 +88,29 @@ class TenantScopedInline(ScopedFormFieldsMixin, admin.TabularInline):  # type: i
     """Inline whose foreign-key choices are scoped like the parent admin's."""
 
     extra = 0
+
+
+def sees_all_tenants(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "sees_all_tenants", False))
+
+
+class AllTenantsOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """For rows that span tenants (groups, users, teams): only users who see every tenant.
+
+    A supervisor with admin access manages their tenants' data, not the provider's staff list.
+    """
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return sees_all_tenants(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return sees_all_tenants(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return sees_all_tenants(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return sees_all_tenants(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return sees_all_tenants(request) and super().has_delete_permission(request, obj)

@@ -5,5 +5,5 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 
-class BusinessRuleViolation(ValidationError):
+class BusinessRuleViolation(ValidationError):  # noqa: N818 - reads as what happened
     """A request that is well-formed but breaks a rule of the business (e.g. an illegal transition)."""

@@ -25,7 +25,7 @@ def language_choices() -> list[tuple[str, str]]:
 def validate_language_code(value: str) -> None:
     if value not in LANGUAGE_CODES:
         raise ValidationError(
-            _("%(value)s is not a known language code; use a two-letter ISO 639-1 code such as de, en or es."),
+            _("%(value)s is not a known language code; use an ISO 639-1 code such as de, en or es."),
             code="unknown_language",
             params={"value": value},
         )

@@ -21,4 +21,4 @@ class PingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "user": self.scope["user"].email})
         else:
-            await self.send_json({"type": "error", "message": "Unknown message; send {\"type\": \"ping\"}."})
+            await self.send_json({"type": "error", "message": 'Unknown message; send {"type": "ping"}.'})

@@ -44,19 +44,31 @@ class Tenant(TimeStampedModel):
     name = models.CharField(_("name"), max_length=200, unique=True)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     code = models.CharField(
-        _("reference code"), max_length=10, unique=True, validators=[TENANT_CODE_VALIDATOR],
+        _("reference code"),
+        max_length=10,
+        unique=True,
+        validators=[TENANT_CODE_VALIDATOR],
         help_text=_("Prefix of ticket references, e.g. ACME gives ACME-1042."),
     )
     group = models.ForeignKey(
-        TenantGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="tenants",
+        TenantGroup,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tenants",
         verbose_name=_("tenant group"),
     )
-    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_time_zone])
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
+    )
     default_language = models.CharField(
         _("default language"), max_length=8, default="en", validators=[validate_language_code]
     )
     supported_languages = ArrayField(
-        models.CharField(max_length=8), verbose_name=_("supported languages"), default=list, blank=True,
+        models.CharField(max_length=8),
+        verbose_name=_("supported languages"),
+        default=list,
+        blank=True,
         validators=[validate_language_codes],
         help_text=_("Languages customers may be served in, as ISO 639-1 codes separated by commas."),
     )
@@ -67,7 +79,10 @@ class Tenant(TimeStampedModel):
         _("holiday subdivision"), max_length=10, blank=True, help_text=_("e.g. BY for Bavaria.")
     )
     colour = models.CharField(
-        _("colour"), max_length=7, default="#4f46e5", validators=[validate_hex_colour],
+        _("colour"),
+        max_length=7,
+        default="#4f46e5",
+        validators=[validate_hex_colour],
         help_text=_("Marks this client's work in the agent desk."),
     )
     is_active = models.BooleanField(_("active"), default=True)
@@ -85,8 +100,10 @@ class Tenant(TimeStampedModel):
     def clean(self) -> None:
         super().clean()
         validate_holiday_region(self.holiday_country, self.holiday_subdivision)
-        if self.default_language and self.supported_languages and (
-            self.default_language not in self.supported_languages
+        if (
+            self.default_language
+            and self.supported_languages
+            and (self.default_language not in self.supported_languages)
         ):
             raise ValidationError(
                 {"supported_languages": _("The supported languages must include the default language.")}
@@ -126,7 +143,12 @@ class ServiceHours(TenantOwned):
 
     def clean(self) -> None:
         super().clean()
-        if self.opens_at and self.closes_at and self.closes_at != dt.time(0) and self.closes_at <= self.opens_at:
+        if (
+            self.opens_at
+            and self.closes_at
+            and self.closes_at != dt.time(0)
+            and self.closes_at <= self.opens_at
+        ):
             raise ValidationError({"closes_at": _("Closing time must be after opening time.")})
 
 

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 @cache
 def _supported_regions() -> dict[str, list[str]]:
-    return holidays.list_supported_countries()  # type: ignore[no-any-return]
+    return holidays.list_supported_countries()
 
 
 def validate_holiday_region(country: str, subdivision: str) -> None:
@@ -23,7 +23,10 @@ def validate_holiday_region(country: str, subdivision: str) -> None:
     regions = _supported_regions()
     if country not in regions:
         raise ValidationError(
-            {"holiday_country": _("%(country)s is not a country with known public holidays.") % {"country": country}}
+            {
+                "holiday_country": _("%(country)s is not a country with known public holidays.")
+                % {"country": country}
+            }
         )
     if subdivision and subdivision not in regions[country]:
         raise ValidationError(

@@ -40,18 +40,30 @@ class Ticket(TenantOwned):
     subject = models.CharField(_("subject"), max_length=500)
     language = models.CharField(_("language"), max_length=8, validators=[validate_language_code])
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW)
-    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=Priority.choices, default=Priority.NORMAL
+    )
     assignee = models.ForeignKey(
-        "accounts.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_tickets",
+        "accounts.Agent",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
         verbose_name=_("assignee"),
     )
     team = models.ForeignKey(
-        "accounts.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets",
+        "accounts.Team",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets",
         verbose_name=_("team"),
     )
     tags = ArrayField(models.CharField(max_length=50), default=list, blank=True, verbose_name=_("tags"))
     sla_due_at = models.DateTimeField(
-        _("next SLA due"), null=True, blank=True,
+        _("next SLA due"),
+        null=True,
+        blank=True,
         help_text=_("The earliest running SLA target; kept by the SLA engine. Queues sort on it."),
     )
     status_changed_at = models.DateTimeField(_("status changed"), default=timezone.now)
@@ -69,13 +81,22 @@ class Ticket(TenantOwned):
         indexes = [
             # The agent queue: one tenant, one status, most urgent first (see selectors.ticket_queue).
             models.Index(
-                "tenant", "status", models.F("sla_due_at").asc(nulls_last=True), models.F("priority").desc(),
-                "created_at", "id", name="tickets_queue_by_status",
+                "tenant",
+                "status",
+                models.F("sla_due_at").asc(nulls_last=True),
+                models.F("priority").desc(),
+                "created_at",
+                "id",
+                name="tickets_queue_by_status",
             ),
             # The same for everything that waits for an agent, without a sort over several statuses.
             models.Index(
-                "tenant", models.F("sla_due_at").asc(nulls_last=True), models.F("priority").desc(),
-                "created_at", "id", name="tickets_queue_actionable",
+                "tenant",
+                models.F("sla_due_at").asc(nulls_last=True),
+                models.F("priority").desc(),
+                "created_at",
+                "id",
+                name="tickets_queue_actionable",
                 condition=models.Q(status__in=[s.value for s in ACTIONABLE]),
             ),
             models.Index(fields=["tenant", "assignee", "status"], name="tickets_tenant_assignee"),
@@ -127,21 +148,33 @@ class Direction(models.TextChoices):
 class Interaction(TenantOwned):
     """One entry of a ticket's timeline: a mail, a call, a message, or an internal note."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="interactions", verbose_name=_("ticket"))
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="interactions", verbose_name=_("ticket")
+    )
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     direction = models.CharField(_("direction"), max_length=10, choices=Direction.choices)
     author_identity = models.ForeignKey(
-        "contacts.Identity", on_delete=models.SET_NULL, null=True, blank=True, related_name="interactions",
+        "contacts.Identity",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="interactions",
         verbose_name=_("customer identity"),
     )
     author_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="interactions",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="interactions",
         verbose_name=_("agent"),
     )
     body_text = models.TextField(_("text"), blank=True)
     body_html = models.TextField(_("HTML (sanitised)"), blank=True)
     external_id = models.CharField(
-        _("external id"), max_length=500, blank=True,
+        _("external id"),
+        max_length=500,
+        blank=True,
         help_text=_("The id the channel gave this message (Message-ID, call id, platform message id)."),
     )
     occurred_at = models.DateTimeField(_("occurred"), default=timezone.now)
@@ -153,7 +186,8 @@ class Interaction(TenantOwned):
         constraints = [
             # Ingestion is idempotent: the same channel message is stored once, whoever retries.
             models.UniqueConstraint(
-                fields=["channel", "external_id"], condition=~models.Q(external_id=""),
+                fields=["channel", "external_id"],
+                condition=~models.Q(external_id=""),
                 name="tickets_interaction_external_id_unique",
             ),
             models.CheckConstraint(
@@ -192,7 +226,9 @@ class Attachment(TenantOwned):
     content_type = models.CharField(_("content type"), max_length=255, default="application/octet-stream")
     size = models.PositiveBigIntegerField(_("size in bytes"))
     sha256 = models.CharField(_("SHA-256"), max_length=64)
-    content_id = models.CharField(_("content id"), max_length=255, blank=True, help_text=_("For inline cid: images."))
+    content_id = models.CharField(
+        _("content id"), max_length=255, blank=True, help_text=_("For inline cid: images.")
+    )
     is_inline = models.BooleanField(_("inline"), default=False)
 
     class Meta:
@@ -219,14 +255,23 @@ class TicketEvent(TenantOwned):
         CUSTOMER_MERGED = "customer_merged", _("Customer merged")
         INTERACTION = "interaction", _("Interaction added")
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events", verbose_name=_("ticket"))
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="events", verbose_name=_("ticket")
+    )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="ticket_events",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ticket_events",
         verbose_name=_("actor"),
     )
     kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
     changes = models.JSONField(
-        _("changes"), default=dict, blank=True, help_text=_('{"field": [before, after]} for each changed field.')
+        _("changes"),
+        default=dict,
+        blank=True,
+        help_text=_('{"field": [before, after]} for each changed field.'),
     )
 
     class Meta:

@@ -20,7 +20,10 @@ QUEUE_ORDER = (F("sla_due_at").asc(nulls_last=True), F("priority").desc(), "crea
 
 
 def ticket_queue(
-    *, user: Any, tenant_ids: Collection[int] | None = None, statuses: Sequence[str] = ACTIONABLE,
+    *,
+    user: Any,
+    tenant_ids: Collection[int] | None = None,
+    statuses: Sequence[str] = ACTIONABLE,
     limit: int = 50,
 ) -> list[Ticket]:
     """The first page of a work queue, most urgent first. One query whatever the page size.

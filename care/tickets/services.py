@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from care.tenants.models import Tenant
 
 
-def _record(ticket: Ticket, actor: User | None, kind: str, changes: dict[str, Any] | None = None) -> TicketEvent:
+def _record(
+    ticket: Ticket, actor: User | None, kind: str, changes: dict[str, Any] | None = None
+) -> TicketEvent:
     return TicketEvent.objects.create(
         tenant_id=ticket.tenant_id, ticket=ticket, actor=actor, kind=kind, changes=changes or {}
     )
@@ -52,18 +54,32 @@ def _normalise_tags(tags: Iterable[str]) -> list[str]:
 
 @transaction.atomic
 def ticket_create(
-    *, tenant: Tenant, customer: Customer, channel: str, subject: str, language: str = "",
-    priority: int = Priority.NORMAL, team: Team | None = None, tags: Iterable[str] = (),
-    actor: User | None = None, sla_due_at: dt.datetime | None = None,
+    *,
+    tenant: Tenant,
+    customer: Customer,
+    channel: str,
+    subject: str,
+    language: str = "",
+    priority: int = Priority.NORMAL,
+    team: Team | None = None,
+    tags: Iterable[str] = (),
+    actor: User | None = None,
+    sla_due_at: dt.datetime | None = None,
 ) -> Ticket:
     if customer.tenant_id != tenant.pk:
         raise BusinessRuleViolation(_("The customer belongs to another tenant."))
     if customer.merged_into_id is not None:
         raise BusinessRuleViolation(_("This customer was merged into another one; use that customer."))
     ticket = Ticket(
-        tenant=tenant, customer=customer, channel=channel, subject=subject.strip()[:500] or _("(no subject)"),
+        tenant=tenant,
+        customer=customer,
+        channel=channel,
+        subject=subject.strip()[:500] or _("(no subject)"),
         language=language or customer.preferred_language or tenant.default_language,
-        priority=priority, team=team, tags=_normalise_tags(tags), sla_due_at=sla_due_at,
+        priority=priority,
+        team=team,
+        tags=_normalise_tags(tags),
+        sla_due_at=sla_due_at,
     )
     ticket.full_clean(exclude=["number"])
     ticket.number = _next_ticket_number(tenant.pk)
@@ -125,6 +141,10 @@ def ticket_assign(*, ticket: Ticket, agent: Agent | None, actor: User | None) ->
 _EDITABLE = ("subject", "language", "priority", "team", "tags")
 
 
+def _attname(name: str) -> str:
+    return "team_id" if name == "team" else name
+
+
 @transaction.atomic
 def ticket_update(*, ticket: Ticket, actor: User | None, **fields: Any) -> Ticket:
     """Change plain fields (subject, language, priority, team, tags); records one audit event."""
@@ -136,7 +156,7 @@ def ticket_update(*, ticket: Ticket, actor: User | None, **fields: Any) -> Ticke
         fields["tags"] = _normalise_tags(fields["tags"])
     changes: dict[str, list[Any]] = {}
     for name, value in fields.items():
-        attname = locked._meta.get_field(name).attname
+        attname = _attname(name)
         before = getattr(locked, attname)
         setattr(locked, name, value)
         after = getattr(locked, attname)
@@ -147,14 +167,21 @@ def ticket_update(*, ticket: Ticket, actor: User | None, **fields: Any) -> Ticke
     if "team" in fields and locked.team is not None and locked.team.tenant_id not in (None, locked.tenant_id):
         raise BusinessRuleViolation(_("That in-house team belongs to another tenant."))
     locked.full_clean(exclude=["number", "customer", "tenant"])
-    locked.save(update_fields=[locked._meta.get_field(name).attname for name in changes] + ["updated_at"])
+    locked.save(update_fields=[*changes, "updated_at"])
     _record(locked, actor, TicketEvent.Kind.UPDATED, changes)
     return locked
 
 
 def interaction_add(
-    *, ticket: Ticket, channel: str, direction: str, body_text: str = "", body_html: str = "",
-    author_identity: Identity | None = None, author_user: User | None = None, external_id: str = "",
+    *,
+    ticket: Ticket,
+    channel: str,
+    direction: str,
+    body_text: str = "",
+    body_html: str = "",
+    author_identity: Identity | None = None,
+    author_user: User | None = None,
+    external_id: str = "",
     occurred_at: dt.datetime | None = None,
 ) -> tuple[Interaction, bool]:
     """Append to the timeline. Idempotent on (channel, external_id): a retry returns the stored row.
@@ -172,9 +199,16 @@ def interaction_add(
         if existing is not None:
             return existing, False
     interaction = Interaction(
-        tenant_id=ticket.tenant_id, ticket=ticket, channel=channel, direction=direction, body_text=body_text,
-        body_html=sanitise_html(body_html), author_identity=author_identity, author_user=author_user,
-        external_id=external_id, occurred_at=occurred_at or timezone.now(),
+        tenant_id=ticket.tenant_id,
+        ticket=ticket,
+        channel=channel,
+        direction=direction,
+        body_text=body_text,
+        body_html=sanitise_html(body_html),
+        author_identity=author_identity,
+        author_user=author_user,
+        external_id=external_id,
+        occurred_at=occurred_at or timezone.now(),
     )
     interaction.full_clean(validate_unique=False, validate_constraints=False)
     try:
@@ -191,15 +225,25 @@ def interaction_add(
 
 
 def attachment_store(
-    *, interaction: Interaction, filename: str, content: bytes, content_type: str = "application/octet-stream",
-    content_id: str = "", is_inline: bool = False,
+    *,
+    interaction: Interaction,
+    filename: str,
+    content: bytes,
+    content_type: str = "application/octet-stream",
+    content_id: str = "",
+    is_inline: bool = False,
 ) -> Attachment:
     """Store a file beside an interaction, addressed by its SHA-256."""
     digest = hashlib.sha256(content).hexdigest()
     attachment = Attachment(
-        tenant_id=interaction.tenant_id, interaction=interaction, filename=filename[:255] or digest,
-        content_type=content_type[:255] or "application/octet-stream", size=len(content), sha256=digest,
-        content_id=content_id[:255], is_inline=is_inline,
+        tenant_id=interaction.tenant_id,
+        interaction=interaction,
+        filename=filename[:255] or digest,
+        content_type=content_type[:255] or "application/octet-stream",
+        size=len(content),
+        sha256=digest,
+        content_id=content_id[:255],
+        is_inline=is_inline,
     )
     attachment.file.save(digest, ContentFile(content), save=False)
     attachment.save()
@@ -212,7 +256,10 @@ def tickets_move_to_customer(*, source: Customer, target: Customer, actor: User 
     Ticket.objects.filter(pk__in=[t.pk for t in moved]).update(customer=target, updated_at=timezone.now())
     TicketEvent.objects.bulk_create(
         TicketEvent(
-            tenant_id=t.tenant_id, ticket=t, actor=actor, kind=TicketEvent.Kind.CUSTOMER_MERGED,
+            tenant_id=t.tenant_id,
+            ticket=t,
+            actor=actor,
+            kind=TicketEvent.Kind.CUSTOMER_MERGED,
             changes={"customer": [source.pk, target.pk]},
         )
         for t in moved
