@@ -31,6 +31,14 @@ class SocialPlatform(models.TextChoices):
 
 def normalise_phone(value: str, default_region: str | None = None) -> str:
     """Return ``value`` as E.164 or raise ValidationError with a message a person understands."""
+    if any(char.isalpha() for char in value):
+        # phonenumbers reads letters as a vanity number ("030 1234567 abc" -> +49301234567222): a
+        # typo would silently become someone else's number and find that person's customer record.
+        raise ValidationError(
+            _("%(value)s is not a valid phone number: it contains letters."),
+            code="bad_phone",
+            params={"value": value},
+        )
     try:
         number = phonenumbers.parse(value, default_region or None)
     except phonenumbers.NumberParseException:

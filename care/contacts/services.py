@@ -39,7 +39,7 @@ def identity_add(
 ) -> Identity:
     """Attach an identity; raises ValidationError if it is malformed or belongs to another customer."""
     identity = Identity(
-        tenant_id=customer.tenant_id,
+        tenant=customer.tenant,
         customer=customer,
         kind=kind,
         value=value,
@@ -47,7 +47,10 @@ def identity_add(
         display_name=display_name,
         is_primary=is_primary,
     )
-    identity.full_clean(validate_unique=False)
+    # Constraints are left to the database: the unique one would otherwise answer with Django's generic
+    # "Identity with this Tenant, Kind, Platform and Value already exists." instead of the message below
+    # (the platform check constraint is enforced with a field message by Identity.clean()).
+    identity.full_clean(validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             identity.save()

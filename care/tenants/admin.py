@@ -23,7 +23,13 @@ class GuidelineInline(TenantScopedInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(TenantScopedAdmin):
+class TenantAdmin(AllTenantsOnlyAdmin, TenantScopedAdmin):
+    """A client company's settings (code, time zone, holidays, activation) are the provider's to set.
+
+    Supervisors manage their tenants' guidelines and service hours on those models' own pages; where
+    their forms name a tenant they get a select of their own tenants (see ``ScopedFormFieldsMixin``).
+    """
+
     list_display = ["name", "code", "group", "time_zone", "default_language", "holiday_country", "is_active"]
     list_filter = ["is_active", "group", "default_language", "time_zone"]
     search_fields = ["name", "slug", "code"]
@@ -43,12 +49,12 @@ class TenantAdmin(TenantScopedAdmin):
 
     @admin.action(description=_("Deactivate selected tenants"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        count = queryset.update(is_active=False)
+        count = queryset.filter(is_active=True).update(is_active=False)
         self.message_user(request, _("%(count)d tenants deactivated.") % {"count": count})
 
     @admin.action(description=_("Activate selected tenants"), permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        count = queryset.update(is_active=True)
+        count = queryset.filter(is_active=False).update(is_active=True)
         self.message_user(request, _("%(count)d tenants activated.") % {"count": count})
 
     def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, Any]:

@@ -136,6 +136,11 @@ class ServiceHours(TenantOwned):
         verbose_name = _("service hours")
         verbose_name_plural = _("service hours")
         ordering = ["tenant", "weekday", "opens_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "weekday", "opens_at"], name="tenants_hours_unique_start"
+            )
+        ]
         indexes = [models.Index(fields=["tenant", "weekday"], name="tenants_hours_tenant_day")]
 
     def __str__(self) -> str:
@@ -171,6 +176,11 @@ class Guideline(TenantOwned):
         verbose_name = _("guideline")
         verbose_name_plural = _("guidelines")
         ordering = ["tenant", "position", "title"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "language", "title"], name="tenants_guideline_unique_title"
+            )
+        ]
         indexes = [models.Index(fields=["tenant", "position"], name="tenants_guideline_tenant_pos")]
 
     def __str__(self) -> str:

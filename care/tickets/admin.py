@@ -3,7 +3,8 @@ and audited exactly like a change made in the desk."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,6 +19,9 @@ from care.tickets import services
 from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent
 from care.tickets.selectors import parse_reference
 from care.tickets.status import Status, check_transition
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -75,12 +79,22 @@ class TicketForm(forms.ModelForm):  # type: ignore[type-arg]
         return status
 
     def clean(self) -> dict[str, Any]:
+        """The services' rules, checked here so that a breach is a form error rather than a 500."""
         cleaned: dict[str, Any] = super().clean() or {}
-        tenant, customer, assignee = cleaned.get("tenant"), cleaned.get("customer"), cleaned.get("assignee")
+        existing = self.instance if self.instance.pk is not None else None
+        # On the change page tenant and customer are read-only: they come from the ticket.
+        tenant = cleaned.get("tenant") or (existing.tenant if existing else None)
+        customer, assignee, team = cleaned.get("customer"), cleaned.get("assignee"), cleaned.get("team")
         if tenant and customer and customer.tenant_id != tenant.pk:
             self.add_error("customer", _("The customer belongs to another tenant."))
+        if existing is None and customer and customer.merged_into_id is not None:
+            self.add_error("customer", _("This customer was merged into another one; use that customer."))
         if tenant and assignee and not assignee.authorisations.filter(tenant=tenant).exists():
             self.add_error("assignee", _("This agent is not authorised for the ticket's tenant."))
+        if existing and existing.status == Status.CLOSED and "assignee" in self.changed_data:
+            self.add_error("assignee", _("A closed ticket cannot be assigned."))
+        if tenant and team and team.tenant_id not in (None, tenant.pk):
+            self.add_error("team", _("That in-house team belongs to another tenant."))
         return cleaned
 
 
@@ -190,37 +204,53 @@ class TicketAdmin(TenantScopedAdmin):
             services.ticket_change_status(ticket=original, status=data["status"], actor=actor)  # type: ignore[arg-type]
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        # Inlines are read-only; nothing related is saved from this page.
-        return
+        # Inlines are read-only; nothing related is saved from this page. The change message that
+        # Django writes next reads what each formset saved: nothing.
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
-    def _apply(self, request: HttpRequest, queryset: QuerySet[Ticket], status: str) -> None:
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Ticket],
+        change: Callable[[Ticket], object],
+        done_message: StrOrPromise,
+    ) -> None:
+        """Run ``change`` on each ticket; the ones a rule refuses are reported, not fatal."""
         done, refused = 0, []
         for ticket in queryset.select_related("tenant"):
             try:
-                services.ticket_change_status(ticket=ticket, status=status, actor=request.user)  # type: ignore[arg-type]
+                change(ticket)
                 done += 1
             except ValidationError as exc:
                 refused.append(f"{ticket.reference}: {' '.join(exc.messages)}")
         if done:
-            self.message_user(request, _("%(count)d tickets updated.") % {"count": done})
+            self.message_user(request, done_message % {"count": done})
         for line in refused[:10]:
             self.message_user(request, line, messages.WARNING)
 
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Ticket], status: str) -> None:
+        def change(ticket: Ticket) -> object:
+            return services.ticket_change_status(ticket=ticket, status=status, actor=request.user)  # type: ignore[arg-type]
+
+        self._apply(request, queryset, change, _("%(count)d tickets updated."))
+
     @admin.action(description=_("Mark selected tickets solved"), permissions=["change"])
     def mark_solved(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
-        self._apply(request, queryset, Status.SOLVED)
+        self._set_status(request, queryset, Status.SOLVED)
 
     @admin.action(description=_("Close selected tickets"), permissions=["change"])
     def mark_closed(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
-        self._apply(request, queryset, Status.CLOSED)
+        self._set_status(request, queryset, Status.CLOSED)
 
     @admin.action(description=_("Unassign selected tickets"), permissions=["change"])
     def unassign(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
-        count = 0
-        for ticket in queryset.filter(assignee__isnull=False):
-            services.ticket_assign(ticket=ticket, agent=None, actor=request.user)  # type: ignore[arg-type]
-            count += 1
-        self.message_user(request, _("%(count)d tickets unassigned.") % {"count": count})
+        def change(ticket: Ticket) -> object:
+            return services.ticket_assign(ticket=ticket, agent=None, actor=request.user)  # type: ignore[arg-type]
+
+        self._apply(
+            request, queryset.filter(assignee__isnull=False), change, _("%(count)d tickets unassigned.")
+        )
 
 
 @admin.register(Interaction)
@@ -237,6 +267,11 @@ class InteractionAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Interactions arrive through channels or the desk, which check and thread them.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The timeline is a record, like the audit trail: editing it here would re-thread messages
+        # across tickets (and tenants) and skip the HTML sanitiser, with no audit event.
         return False
 
 

@@ -186,7 +186,7 @@ class Interaction(TenantOwned):
         constraints = [
             # Ingestion is idempotent: the same channel message is stored once, whoever retries.
             models.UniqueConstraint(
-                fields=["channel", "external_id"],
+                fields=["tenant", "channel", "external_id"],
                 condition=~models.Q(external_id=""),
                 name="tickets_interaction_external_id_unique",
             ),
@@ -253,7 +253,6 @@ class TicketEvent(TenantOwned):
         ASSIGNED = "assigned", _("Assignment changed")
         UPDATED = "updated", _("Fields changed")
         CUSTOMER_MERGED = "customer_merged", _("Customer merged")
-        INTERACTION = "interaction", _("Interaction added")
 
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="events", verbose_name=_("ticket")

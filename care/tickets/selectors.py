@@ -45,10 +45,15 @@ def parse_reference(reference: str) -> tuple[str, int] | None:
     return match["code"], int(match["number"])
 
 
+def _is_ascii_number(text: str) -> bool:
+    # str.isdigit() alone also accepts "²" (int() then fails) and other scripts' digits.
+    return text.isascii() and text.isdigit()
+
+
 def access_ticket(user: Any, reference: str | int) -> Ticket:
     """The ticket behind an id or a reference like ``ACME-1042``, if ``user`` may see it; else 404."""
     queryset = Ticket.objects.visible_to(user).select_related("tenant", "customer", "assignee__user", "team")
-    if isinstance(reference, int) or str(reference).isdigit():
+    if isinstance(reference, int) or _is_ascii_number(str(reference)):
         ticket = queryset.filter(pk=int(reference)).first()
     else:
         parsed = parse_reference(str(reference))

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from care.contacts.models import Customer
 from care.core.errors import BusinessRuleViolation
 from care.tickets.html import sanitise_html
 from care.tickets.models import Attachment, Direction, Interaction, Priority, Ticket, TicketEvent
@@ -20,7 +21,7 @@ from care.tickets.status import Status, check_transition
 
 if TYPE_CHECKING:
     from care.accounts.models import Agent, Team, User
-    from care.contacts.models import Customer, Identity
+    from care.contacts.models import Identity
     from care.tenants.models import Tenant
 
 
@@ -68,8 +69,17 @@ def ticket_create(
 ) -> Ticket:
     if customer.tenant_id != tenant.pk:
         raise BusinessRuleViolation(_("The customer belongs to another tenant."))
-    if customer.merged_into_id is not None:
+    # Read the merge state from the database, not the caller's object (which may predate a merge),
+    # under a row lock: a merge running now either commits first (and we refuse) or waits for this
+    # ticket to exist and moves it with the others.
+    merged_into_id = (
+        Customer.objects.select_for_update(no_key=True)
+        .values_list("merged_into_id", flat=True)
+        .get(pk=customer.pk)
+    )
+    if merged_into_id is not None:
         raise BusinessRuleViolation(_("This customer was merged into another one; use that customer."))
+    _check_team_serves(team, tenant.pk)
     ticket = Ticket(
         tenant=tenant,
         customer=customer,
@@ -86,6 +96,12 @@ def ticket_create(
     ticket.save()
     _record(ticket, actor, TicketEvent.Kind.CREATED, {"status": [None, ticket.status]})
     return ticket
+
+
+def _check_team_serves(team: Team | None, tenant_id: int) -> None:
+    """Provider teams serve every tenant; an in-house team only its own company."""
+    if team is not None and team.tenant_id not in (None, tenant_id):
+        raise BusinessRuleViolation(_("That in-house team belongs to another tenant."))
 
 
 def _lock(ticket: Ticket) -> Ticket:
@@ -130,11 +146,15 @@ def ticket_assign(*, ticket: Ticket, agent: Agent | None, actor: User | None) ->
         return locked
     locked.assignee = agent
     fields = ["assignee", "updated_at"]
-    if agent is not None and locked.status == Status.NEW:
+    opens = agent is not None and locked.status == Status.NEW
+    if opens:
         locked.status, locked.status_changed_at = Status.OPEN, timezone.now()
         fields += ["status", "status_changed_at"]
     locked.save(update_fields=fields)
     _record(locked, actor, TicketEvent.Kind.ASSIGNED, {"assignee": [before, after]})
+    if opens:
+        # The status history must be complete in STATUS events, implicit changes included.
+        _record(locked, actor, TicketEvent.Kind.STATUS, {"status": [Status.NEW, Status.OPEN]})
     return locked
 
 
@@ -164,12 +184,16 @@ def ticket_update(*, ticket: Ticket, actor: User | None, **fields: Any) -> Ticke
             changes[name] = [before, after]
     if not changes:
         return locked
-    if "team" in fields and locked.team is not None and locked.team.tenant_id not in (None, locked.tenant_id):
-        raise BusinessRuleViolation(_("That in-house team belongs to another tenant."))
+    if "team" in fields:
+        _check_team_serves(locked.team, locked.tenant_id)
     locked.full_clean(exclude=["number", "customer", "tenant"])
     locked.save(update_fields=[*changes, "updated_at"])
     _record(locked, actor, TicketEvent.Kind.UPDATED, changes)
     return locked
+
+
+def _stored_interaction(tenant_id: int, channel: str, external_id: str) -> Interaction | None:
+    return Interaction.objects.filter(tenant_id=tenant_id, channel=channel, external_id=external_id).first()
 
 
 def interaction_add(
@@ -184,7 +208,8 @@ def interaction_add(
     external_id: str = "",
     occurred_at: dt.datetime | None = None,
 ) -> tuple[Interaction, bool]:
-    """Append to the timeline. Idempotent on (channel, external_id): a retry returns the stored row.
+    """Append to the timeline. Idempotent per tenant on (channel, external_id): a retry returns the
+    stored row. The same message sent to two tenants (one mail to both mailboxes) is stored for each.
 
     Returns (interaction, created).
     """
@@ -195,7 +220,7 @@ def interaction_add(
     if occurred_at is not None and timezone.is_naive(occurred_at):
         raise ValidationError(_("Interaction times must carry a time zone."))
     if external_id:
-        existing = Interaction.objects.filter(channel=channel, external_id=external_id).first()
+        existing = _stored_interaction(ticket.tenant_id, channel, external_id)
         if existing is not None:
             return existing, False
     interaction = Interaction(
@@ -220,7 +245,10 @@ def interaction_add(
                 )
     except IntegrityError:
         # A concurrent delivery of the same message won the insert.
-        return Interaction.objects.get(channel=channel, external_id=external_id), False
+        existing = _stored_interaction(ticket.tenant_id, channel, external_id) if external_id else None
+        if existing is None:
+            raise
+        return existing, False
     return interaction, True
 
 
@@ -245,7 +273,12 @@ def attachment_store(
         content_id=content_id[:255],
         is_inline=is_inline,
     )
-    attachment.file.save(digest, ContentFile(content), save=False)
+    name = attachment.file.field.generate_filename(attachment, digest)
+    if attachment.file.storage.exists(name):
+        # Same content, same path: saving again would make the storage invent a suffixed name.
+        attachment.file.name = name
+    else:
+        attachment.file.save(digest, ContentFile(content), save=False)
     attachment.save()
     return attachment
 

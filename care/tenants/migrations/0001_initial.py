@@ -94,4 +94,12 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['tenant', 'position'], name='tenants_guideline_tenant_pos')],
             },
         ),
+        migrations.AddConstraint(
+            model_name='guideline',
+            constraint=models.UniqueConstraint(fields=('tenant', 'language', 'title'), name='tenants_guideline_unique_title'),
+        ),
+        migrations.AddConstraint(
+            model_name='servicehours',
+            constraint=models.UniqueConstraint(fields=('tenant', 'weekday', 'opens_at'), name='tenants_hours_unique_start'),
+        ),
     ]

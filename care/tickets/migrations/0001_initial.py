@@ -91,7 +91,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('kind', models.CharField(choices=[('created', 'Created'), ('status', 'Status changed'), ('assigned', 'Assignment changed'), ('updated', 'Fields changed'), ('customer_merged', 'Customer merged'), ('interaction', 'Interaction added')], max_length=30, verbose_name='kind')),
+                ('kind', models.CharField(choices=[('created', 'Created'), ('status', 'Status changed'), ('assigned', 'Assignment changed'), ('updated', 'Fields changed'), ('customer_merged', 'Customer merged')], max_length=30, verbose_name='kind')),
                 ('changes', models.JSONField(blank=True, default=dict, help_text='{"field": [before, after]} for each changed field.', verbose_name='changes')),
                 ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='ticket_events', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
                 ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='tenants.tenant', verbose_name='tenant')),
@@ -164,7 +164,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='interaction',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('channel', 'external_id'), name='tickets_interaction_external_id_unique'),
+            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('tenant', 'channel', 'external_id'), name='tickets_interaction_external_id_unique'),
         ),
         migrations.AddConstraint(
             model_name='interaction',
