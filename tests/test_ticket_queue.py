@@ -35,7 +35,7 @@ def test_queue_orders_by_sla_then_priority_then_age(tenant_a, agent):
     late = make_ticket(tenant=tenant_a, subject="late", priority=Priority.LOW)
     soon_urgent = make_ticket(tenant=tenant_a, subject="soon urgent", priority=Priority.URGENT)
     soon_low = make_ticket(tenant=tenant_a, subject="soon low", priority=Priority.LOW)
-    no_sla = make_ticket(tenant=tenant_a, subject="no sla", priority=Priority.URGENT)
+    make_ticket(tenant=tenant_a, subject="no sla", priority=Priority.URGENT)
     Ticket.objects.filter(pk=late.pk).update(sla_due_at=now - dt.timedelta(hours=1))
     Ticket.objects.filter(pk__in=[soon_urgent.pk, soon_low.pk]).update(sla_due_at=now + dt.timedelta(hours=1))
 
