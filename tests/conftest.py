@@ -8,11 +8,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from care.accounts.models import Role
+from care.accounts.models import Role, Skill, TenantAuthorisation
+from care.contacts.models import Customer, Identity
+from care.core.channels import Channel
+from care.tenants.models import Guideline, ServiceHours, Tenant
+from care.tickets.models import Attachment, Direction, Interaction, Ticket, TicketEvent
+from care.tickets.services import attachment_store, interaction_add
 from tests.factories.accounts import UserFactory, make_agent
+from tests.factories.contacts import CustomerFactory, IdentityFactory
 from tests.factories.tenants import TenantFactory
+from tests.factories.tickets import make_ticket
 
 
 @pytest.fixture
@@ -56,3 +65,105 @@ def portal_user(tenant_a):
 @pytest.fixture
 def admin_user(db):
     return UserFactory(email="root@care.test", role=Role.ADMIN, is_staff=True, is_superuser=True)
+
+
+def make_tenant_owned_rows(tenant) -> dict[type, object]:
+    """One row of every tenant-owned model for ``tenant`` (its authorisations come from the actors).
+
+    Names and texts carry the tenant's code, so a page that shows another tenant's row is easy to spot.
+    """
+    code = tenant.code
+    customer = CustomerFactory(tenant=tenant, display_name=f"{code} customer")
+    identity = IdentityFactory(customer=customer, value=f"someone@{tenant.slug}.test")
+    ticket = make_ticket(tenant=tenant, customer=customer, subject=f"{code} ticket")
+    interaction, _ = interaction_add(
+        ticket=ticket,
+        channel=Channel.EMAIL,
+        direction=Direction.INBOUND,
+        body_text=f"{code} message",
+        author_identity=identity,
+    )
+    attachment = attachment_store(
+        interaction=interaction,
+        filename=f"{code}-invoice.pdf",
+        content=code.encode(),
+        content_type="application/pdf",
+    )
+    return {
+        Tenant: tenant,
+        Customer: customer,
+        Identity: identity,
+        Ticket: ticket,
+        Interaction: interaction,
+        Attachment: attachment,
+        TicketEvent: ticket.events.get(),
+        Skill: Skill.objects.create(tenant=tenant, code=f"{code.lower()}-tariffs", name=f"{code} tariffs"),
+        Guideline: Guideline.objects.create(tenant=tenant, title=f"{code} greeting", body="Hello"),
+        ServiceHours: ServiceHours.objects.create(
+            tenant=tenant, weekday=0, opens_at=dt.time(8), closes_at=dt.time(18)
+        ),
+    }
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """Stored files (attachments) go to a temporary directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def tenant_rows(tenant_a, tenant_b, agent, supervisor, outsider, media_root):
+    """A row of every tenant-owned model in A and in B, keyed ``{model: {tenant_id: row}}``.
+
+    The agent and the supervisor are authorised for A, the outsider for B: those are the
+    TenantAuthorisation rows of each tenant.
+    """
+    rows: dict[type, dict[int, object]] = {}
+    for tenant in (tenant_a, tenant_b):
+        for model, row in make_tenant_owned_rows(tenant).items():
+            rows.setdefault(model, {})[tenant.pk] = row
+    rows[TenantAuthorisation] = {
+        tenant_a.pk: agent.authorisations.get(tenant=tenant_a),
+        tenant_b.pk: outsider.authorisations.get(tenant=tenant_b),
+    }
+    return rows
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """Hash passwords cheaply: the real hasher costs about a second per user on a busy machine."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def admin_form_data(response, **overrides):
+    """The POST data an admin add or change page would send back untouched, then ``overrides``.
+
+    Covers the main form and every inline formset (management forms included); an override of
+    ``None`` leaves that field out.
+    """
+    from django.forms import MultiWidget
+
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    data = {}
+    for form in forms:
+        for name, field in form.fields.items():
+            bound = form[name]
+            if isinstance(field.widget, MultiWidget):
+                for sub in bound.subwidgets[0].data["subwidgets"]:
+                    data[sub["name"]] = sub["value"] or ""
+                continue
+            value = bound.value()
+            if value is None or value is False:
+                continue
+            data[bound.html_name] = "on" if value is True else value
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@pytest.fixture
+def admin_post_data():
+    """``admin_form_data`` as a fixture, for test modules that build admin POSTs."""
+    return admin_form_data

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,7 +22,13 @@ from care.accounts.models import (
     TenantAuthorisation,
     User,
 )
-from care.core.admin import AllTenantsOnlyAdmin, TenantScopedAdmin, TenantScopedInline, sees_all_tenants
+from care.core.admin import (
+    AllTenantsOnlyAdmin,
+    ScopedRelatedFieldListFilter,
+    TenantScopedAdmin,
+    TenantScopedInline,
+    sees_all_tenants,
+)
 
 
 class UserCreationForm(DjangoUserCreationForm):  # type: ignore[type-arg]
@@ -114,24 +120,30 @@ class AgentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     form = AgentForm
     list_display = ["__str__", "team", "presence", "presence_changed_at", "tenant_list", "language_list"]
-    list_filter = ["presence", "team", "team__kind", "channels__channel", "languages__language"]
+    list_filter = [
+        "presence",
+        ("team", ScopedRelatedFieldListFilter),
+        "team__kind",
+        "channels__channel",
+        "languages__language",
+    ]
     search_fields = ["user__email", "user__full_name"]
     autocomplete_fields = ["user", "team"]
     inlines = [AgentLanguageInline, AgentChannelInline, TenantAuthorisationInline]
     actions = ["set_offline"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
+        # An agent may work for tenants the user does not see: those authorisations stay hidden.
+        authorisations = TenantAuthorisation.objects.visible_to(request.user).select_related("tenant")
         agents = (
             super()
             .get_queryset(request)
             .select_related("user", "team")
-            .prefetch_related("languages", "authorisations__tenant")
+            .prefetch_related("languages", Prefetch("authorisations", queryset=authorisations))
         )
-        user = request.user
         if sees_all_tenants(request):
             return agents
-        visible = TenantAuthorisation.objects.visible_to(user).values("agent_id")
-        return agents.filter(pk__in=visible)
+        return agents.filter(pk__in=authorisations.values("agent_id"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return sees_all_tenants(request) and super().has_add_permission(request)

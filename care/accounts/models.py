@@ -148,6 +148,18 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.sees_all_tenants or tenant_id in self.visible_tenant_ids()
 
 
+class TeamQuerySet(models.QuerySet["Team"]):
+    def visible_to(self, user: Any) -> TeamQuerySet:
+        """Provider teams, and the in-house teams of the tenants ``user`` may see."""
+        if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+            return self.none()
+        if user.sees_all_tenants:
+            return self
+        return self.filter(
+            models.Q(tenant__isnull=True) | models.Q(tenant_id__in=list(user.visible_tenant_ids()))
+        )
+
+
 class Team(TimeStampedModel):
     """A group of agents: the client's own (in-house, one tenant) or the provider's (outsourced)."""
 
@@ -174,6 +186,8 @@ class Team(TimeStampedModel):
         related_name="led_teams",
         verbose_name=_("lead"),
     )
+
+    objects: ClassVar[models.Manager[Team]] = TeamQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("team")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,8 +15,43 @@ from care.contacts.services import customers_merge
 from care.core.admin import TenantScopedAdmin, TenantScopedInline
 
 
+class IdentityInlineForm(forms.ModelForm):  # type: ignore[type-arg]
+    """An identity row on its customer's page. It takes the customer's tenant before validation, so
+    that phone numbers parse in the tenant's country and the per-tenant uniqueness of identities is
+    a form error here rather than an IntegrityError on save (tenant is not a field of this form)."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        customer = self.fields["customer"].parent_instance  # type: ignore[attr-defined]
+        self.instance.tenant_id = customer.tenant_id
+        return cleaned
+
+    def _get_validation_exclusions(self) -> set[str]:
+        exclusions: set[str] = super()._get_validation_exclusions()  # type: ignore[misc]
+        if self.instance.tenant_id is not None:
+            exclusions.discard("tenant")
+        return exclusions
+
+
+class IdentityInlineFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
+    def clean(self) -> None:
+        super().clean()
+        # Django compares rows by what was typed; two spellings of one address collide only once
+        # normalised, which the database would report as an IntegrityError.
+        seen: set[tuple[str, str, str]] = set()
+        for form in self.forms:
+            if form.errors or not form.has_changed() or form.cleaned_data.get("DELETE"):
+                continue
+            key = (form.instance.kind, form.instance.platform, form.instance.value)
+            if key in seen:
+                raise ValidationError(_("%(value)s is listed twice.") % {"value": form.instance.value})
+            seen.add(key)
+
+
 class IdentityInline(TenantScopedInline):
     model = Identity
+    form = IdentityInlineForm
+    formset = IdentityInlineFormSet
     fields = ["kind", "platform", "value", "display_name", "is_primary"]
 
 

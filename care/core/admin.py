@@ -38,6 +38,13 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
 class ScopedFormFieldsMixin:
     """Limit foreign-key and many-to-many choices to the rows the user may see."""
 
+    def get_autocomplete_fields(self, request: HttpRequest) -> Any:
+        # Autocomplete answers from the related model's admin. Where that admin refuses the user
+        # (a supervisor and the tenants admin, say), a widget would only ever get a 403: offer a
+        # plain select of the scoped choices instead.
+        fields = super().get_autocomplete_fields(request)  # type: ignore[misc]
+        return [name for name in fields if _related_admin_lets_view(self, name, request)]
+
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> Any:
@@ -49,6 +56,12 @@ class ScopedFormFieldsMixin:
     ) -> Any:
         kwargs["queryset"] = _field_queryset(db_field, request, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+def _related_admin_lets_view(model_admin: Any, field_name: str, request: HttpRequest) -> bool:
+    related = model_admin.model._meta.get_field(field_name).related_model
+    site = model_admin.admin_site
+    return bool(site.is_registered(related) and site.get_model_admin(related).has_view_permission(request))
 
 
 def _field_queryset(db_field: Field[Any, Any], request: HttpRequest, kwargs: dict[str, Any]) -> QuerySet[Any]:
@@ -85,9 +98,16 @@ class TenantScopedAdmin(ScopedFormFieldsMixin, admin.ModelAdmin):  # type: ignor
 
 
 class TenantScopedInline(ScopedFormFieldsMixin, admin.TabularInline):  # type: ignore[type-arg]
-    """Inline whose foreign-key choices are scoped like the parent admin's."""
+    """Inline whose rows and foreign-key choices are scoped like the parent admin's.
+
+    The parent may span tenants (an agent authorised for several): its inline rows of other
+    tenants stay hidden.
+    """
 
     extra = 0
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return _scoped(super().get_queryset(request), request)
 
 
 def sees_all_tenants(request: HttpRequest) -> bool:

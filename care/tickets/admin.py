@@ -233,7 +233,8 @@ class TicketAdmin(TenantScopedAdmin):
         def change(ticket: Ticket) -> object:
             return services.ticket_change_status(ticket=ticket, status=status, actor=request.user)  # type: ignore[arg-type]
 
-        self._apply(request, queryset, change, _("%(count)d tickets updated."))
+        # Tickets already there are left alone, and not counted as updated.
+        self._apply(request, queryset.exclude(status=status), change, _("%(count)d tickets updated."))
 
     @admin.action(description=_("Mark selected tickets solved"), permissions=["change"])
     def mark_solved(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
