@@ -110,12 +110,13 @@ def test_deauthorised_agent_loses_visibility(tenant_rows, agent, model):
 
 
 @by_model
-def test_deactivated_tenant_disappears_for_agents(
-    tenant_rows, tenant_a, agent, supervisor, admin_user, model
+def test_deactivated_tenant_disappears_for_agents_and_its_portal(
+    tenant_rows, tenant_a, agent, supervisor, portal_user, admin_user, model
 ):
     Tenant.objects.filter(pk=tenant_a.pk).update(is_active=False)
     assert not model.objects.visible_to(fresh(agent.user)).exists()
     assert not model.objects.visible_to(fresh(supervisor.user)).exists()
+    assert not model.objects.visible_to(fresh(portal_user)).exists()
     assert tenant_a.pk in visible_tenants(model, fresh(admin_user))
 
 

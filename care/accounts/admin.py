@@ -102,8 +102,23 @@ class AgentChannelInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
 
 
+class TenantAuthorisationForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = TenantAuthorisation
+        fields = ["agent", "tenant", "skills", "note"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        tenant, skills = cleaned.get("tenant"), cleaned.get("skills") or []
+        foreign = [str(skill) for skill in skills if tenant is not None and skill.tenant_id != tenant.pk]
+        if foreign:
+            self.add_error("skills", _("These skills belong to another tenant: %s.") % ", ".join(foreign))
+        return cleaned
+
+
 class TenantAuthorisationInline(TenantScopedInline):
     model = TenantAuthorisation
+    form = TenantAuthorisationForm
     fields = ["tenant", "skills", "note"]
     autocomplete_fields = ["tenant", "skills"]
 
@@ -183,8 +198,20 @@ class SkillAdmin(TenantScopedAdmin):
 
 @admin.register(TenantAuthorisation)
 class TenantAuthorisationAdmin(TenantScopedAdmin):
+    """Supervisors see who works their tenants; granting access is for those who see every tenant."""
+
+    form = TenantAuthorisationForm
     list_display = ["agent", "tenant", "note", "created_at"]
     list_filter = ["tenant"]
     search_fields = ["agent__user__email", "agent__user__full_name", "tenant__name"]
     autocomplete_fields = ["agent", "tenant", "skills"]
     list_select_related = ["agent__user", "tenant"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return sees_all_tenants(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return sees_all_tenants(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return sees_all_tenants(request) and super().has_delete_permission(request, obj)

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from care.core.channels import Channel
 from care.core.languages import Proficiency, validate_language_code
 from care.core.models import TenantOwned, TimeStampedModel
+from care.tenants.models import Tenant
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -134,7 +135,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         if not self.is_active:
             ids = frozenset()
         elif self.role == Role.PORTAL:
-            ids = frozenset([self.portal_tenant_id]) if self.portal_tenant_id else frozenset()
+            # A client whose contract ended (tenant deactivated) loses portal access with its agents.
+            ids = frozenset(
+                Tenant.objects.filter(portal_users=self, is_active=True).values_list("id", flat=True)
+            )
         else:
             ids = frozenset(
                 TenantAuthorisation.objects.filter(agent__user=self, tenant__is_active=True).values_list(
