@@ -29,7 +29,7 @@ define test_settings
 export DJANGO_SECRET_KEY=test-not-secret DJANGO_DEBUG=0
 endef
 
-.PHONY: help venv install run test lint fmt migrate shell bench services-down lock clean
+.PHONY: help venv install run test lint fmt migrate shell bench services-down lock messages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -99,6 +99,11 @@ lock: | $(PY) ## regenerate requirements.lock from pyproject.toml with uv
 	@if [[ ! -x $(VENV)/bin/uv ]]; then $(PY) -m pip install $(PIP_FLAGS) uv; fi
 	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --extra embedded -o requirements.lock \
 		--python-version 3.11 --generate-hashes --no-header
+
+messages: install ## update locale/de from the source (needs GNU gettext) and compile it; commit both files
+	export DJANGO_DEBUG=1
+	$(PY) manage.py makemessages -l de --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*' --ignore 'tools/*' --ignore '.run/*'
+	$(PY) manage.py compilemessages -l de
 
 clean: services-down ## stop the embedded servers, delete .run/ (their data too) and caches; keeps .venv
 	rm -rf $(RUN_DIR) .mypy_cache .ruff_cache .pytest_cache

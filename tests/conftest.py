@@ -130,7 +130,17 @@ def tenant_rows(tenant_a, tenant_b, agent, supervisor, outsider, media_root):
     return rows
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
+def static_files_without_manifest(settings):
+    """Tests run with DEBUG off, like production, but without `collectstatic`: serve static files
+    from the apps instead of the manifest that only collectstatic writes."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Hash passwords cheaply: the real hasher costs about a second per user on a busy machine."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

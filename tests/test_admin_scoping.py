@@ -19,29 +19,17 @@ from django.urls import reverse
 from care.accounts.models import Agent, Skill, Team, TenantAuthorisation, User
 from care.contacts.models import Customer, Identity
 from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup
-from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent
+from care.tickets.models import Ticket, TicketEvent
 from tests.factories.accounts import TeamFactory, make_agent
 from tests.factories.contacts import CustomerFactory
 from tests.factories.tenants import TenantFactory, TenantGroupFactory
 from tests.factories.tickets import make_ticket
-
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
+from tests.helpers import TENANT_OWNED_MODELS as TENANT_OWNED
 
 CARE_APPS = ["tenants", "accounts", "contacts", "tickets"]
 
 # Models whose rows belong to one tenant; the supervisor manages A's through the admin.
-TENANT_OWNED = [
-    Ticket,
-    Interaction,
-    Attachment,
-    TicketEvent,
-    Customer,
-    Identity,
-    Skill,
-    TenantAuthorisation,
-    Guideline,
-    ServiceHours,
-]
+
 by_tenant_owned_model = pytest.mark.parametrize("model", TENANT_OWNED, ids=lambda m: m._meta.label)
 
 # Rows that span tenants: only users who see every tenant manage them.

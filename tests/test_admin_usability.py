@@ -27,8 +27,6 @@ from tests.factories.contacts import CustomerFactory, IdentityFactory
 from tests.factories.tenants import TenantFactory, TenantGroupFactory
 from tests.factories.tickets import make_ticket
 
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
-
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
 every_registered_model = pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
 

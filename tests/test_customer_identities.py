@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connections
 
 from care.contacts.identities import normalise_identity
 from care.contacts.models import Customer, Identity
 from care.contacts.services import customer_create, customer_get_or_create_by_identity, identity_add
 from tests.factories.tenants import TenantFactory
-
-
-def run_in_threads(work, count):
-    """Run ``work(i)`` in ``count`` threads released at the same moment; each uses its own connection."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list[BaseException] = []
-
-    def runner(index):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
-    if errors:
-        raise errors[0]
-    return results
-
+from tests.helpers import run_in_threads
 
 # --- normalisation -------------------------------------------------------------------------------
 

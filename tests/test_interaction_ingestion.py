@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.utils import timezone
 
 from care.contacts.services import customer_get_or_create_by_identity
@@ -19,34 +17,9 @@ from care.tickets.selectors import ticket_timeline
 from care.tickets.services import attachment_store, interaction_add
 from tests.factories.tenants import TenantFactory
 from tests.factories.tickets import make_ticket
+from tests.helpers import run_in_threads
 
 MESSAGE_ID = "<CAF=abc123@mail.example.com>"
-
-
-def run_in_threads(work, count):
-    """Run ``work(i)`` in ``count`` threads released at the same moment; each uses its own connection."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list[BaseException] = []
-
-    def runner(index):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 @pytest.fixture

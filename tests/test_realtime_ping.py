@@ -15,7 +15,8 @@ from django.test import Client
 from config.asgi import application
 from tests.factories.accounts import PASSWORD
 
-ALLOWED_ORIGIN = (b"origin", b"http://localhost")
+# The test runner adds "testserver" to ALLOWED_HOSTS; the origin check reads the setting per connection.
+ALLOWED_ORIGIN = (b"origin", b"http://testserver")
 
 
 def _session_cookie(email):

@@ -11,30 +11,16 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 
-from care.accounts.models import Skill, TenantAuthorisation, User
-from care.contacts.models import Customer, Identity
+from care.accounts.models import TenantAuthorisation, User
 from care.core.models import TenantOwned
-from care.tenants.models import Guideline, ServiceHours, Tenant
-from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent
+from care.tenants.models import Tenant
 from care.tickets.selectors import access_ticket, ticket_queue
 from tests.factories.accounts import make_agent
 from tests.factories.tickets import make_ticket
+from tests.helpers import TENANT_OWNED_MODELS as TENANT_OWNED
 
-TENANT_OWNED_MODELS = [
-    Ticket,
-    Interaction,
-    Attachment,
-    TicketEvent,
-    Customer,
-    Identity,
-    Skill,
-    TenantAuthorisation,
-    Guideline,
-    ServiceHours,
-    Tenant,
-]
+TENANT_OWNED_MODELS = [*TENANT_OWNED, Tenant]
 
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 by_model = pytest.mark.parametrize("model", TENANT_OWNED_MODELS, ids=lambda m: m._meta.label)
 

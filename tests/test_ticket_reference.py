@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connections
 from django.http import Http404
 
 from care.tickets.models import Ticket, TicketCounter
 from care.tickets.selectors import access_ticket, parse_reference
 from tests.factories.contacts import CustomerFactory
 from tests.factories.tickets import make_ticket
-
-
-def run_in_threads(work, count):
-    """Run ``work(i)`` in ``count`` threads released at the same moment; each uses its own connection."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list[BaseException] = []
-
-    def runner(index):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except BaseException as exc:  # reported below, with the thread's traceback attached
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
-    if errors:
-        raise errors[0]
-    return results
+from tests.helpers import run_in_threads
 
 
 @pytest.mark.django_db

@@ -1,0 +1,53 @@
+"""Helpers shared by several test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import connections
+
+from care.accounts.models import Skill, TenantAuthorisation
+from care.contacts.models import Customer, Identity
+from care.tenants.models import Guideline, ServiceHours
+from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent
+
+# Every model whose rows belong to one tenant. test_tenant_isolation fails when a new TenantOwned
+# model is missing here, so that isolation tests and admin scoping tests cover it.
+TENANT_OWNED_MODELS = [
+    Ticket,
+    Interaction,
+    Attachment,
+    TicketEvent,
+    Customer,
+    Identity,
+    Skill,
+    TenantAuthorisation,
+    Guideline,
+    ServiceHours,
+]
+
+
+def run_in_threads(work, count):
+    """Run ``work(i)`` in ``count`` threads released at the same moment; each uses its own connection."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+    errors: list[BaseException] = []
+
+    def runner(index):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
+    if errors:
+        raise errors[0]
+    return results
