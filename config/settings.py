@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "care.realtime",
     "care.contacts",
     "care.tickets",
+    "care.desk",
 ]
 
 MIDDLEWARE = [
@@ -117,7 +118,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 
 # --- Auth ----------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "desk:my_tenants"
+LOGOUT_REDIRECT_URL = "desk:home"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -15,7 +15,8 @@ admin.site.site_title = _("Care")
 admin.site.index_title = _("Service center administration")
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", include("care.desk.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,19 +1,13 @@
-"""Project-wide pages: the landing page and the health check used by deployments and `make run`."""
+"""Project-wide endpoints: the health check used by deployments and `make run`."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 from redis import Redis
 from redis.exceptions import RedisError
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
 
 
 @require_GET

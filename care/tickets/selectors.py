@@ -6,11 +6,12 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
 
+from care.tenants.models import Tenant
 from care.tickets.models import Interaction, Ticket
-from care.tickets.status import ACTIONABLE
+from care.tickets.status import ACTIONABLE, UNRESOLVED
 
 _REFERENCE = re.compile(r"^(?P<code>[A-Z][A-Z0-9]{1,9})-(?P<number>\d{1,9})$")
 
@@ -92,4 +93,20 @@ def ticket_timeline(*, ticket: Ticket) -> QuerySet[Interaction]:
         .select_related("author_identity", "author_user")
         .prefetch_related(Prefetch("attachments"))
         .order_by("occurred_at", "id")
+    )
+
+
+def open_ticket_counts_by_tenant(*, user: Any) -> list[Tenant]:
+    """The tenants ``user`` sees, each with ``waiting`` (new or open) and ``unresolved`` counts.
+
+    One query: the counts are aggregated in PostgreSQL, whatever the number of tenants.
+    """
+    return list(
+        Tenant.objects.visible_to(user)
+        .filter(is_active=True)
+        .annotate(
+            waiting=Count("ticket", filter=Q(ticket__status__in=list(ACTIONABLE))),
+            unresolved=Count("ticket", filter=Q(ticket__status__in=list(UNRESOLVED))),
+        )
+        .order_by("name")
     )
