@@ -103,7 +103,7 @@ lock: | $(PY) ## regenerate requirements.lock from pyproject.toml with uv
 messages: install ## update locale/de from the source (needs GNU gettext) and compile it; commit both files
 	export DJANGO_DEBUG=1
 	$(PY) manage.py makemessages -l de --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*' --ignore 'tools/*' --ignore '.run/*'
-	$(PY) manage.py compilemessages -l de
+	$(PY) manage.py compilemessages -l de --ignore '.venv/*'
 
 clean: services-down ## stop the embedded servers, delete .run/ (their data too) and caches; keeps .venv
 	rm -rf $(RUN_DIR) .mypy_cache .ruff_cache .pytest_cache
