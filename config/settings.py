@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "care.realtime",
     "care.contacts",
     "care.tickets",
+    "care.connectors",
     "care.desk",
 ]
 

@@ -13,11 +13,13 @@ import datetime as dt
 import pytest
 
 from care.accounts.models import Role, Skill, TenantAuthorisation
+from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
+from care.connectors.services import inbound_store
 from care.contacts.models import Customer, Identity
 from care.core.channels import Channel
 from care.tenants.models import Guideline, ServiceHours, Tenant
-from care.tickets.models import Attachment, Direction, Interaction, Ticket, TicketEvent
-from care.tickets.services import attachment_store, interaction_add
+from care.tickets.models import Attachment, Direction, Interaction, Ticket, TicketEvent, TicketLink
+from care.tickets.services import attachment_store, interaction_add, ticket_link
 from tests.factories.accounts import UserFactory, make_agent
 from tests.factories.contacts import CustomerFactory, IdentityFactory
 from tests.factories.tenants import TenantFactory
@@ -83,6 +85,25 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         body_text=f"{code} message",
         author_identity=identity,
     )
+    follow_up = make_ticket(
+        tenant=tenant,
+        customer=CustomerFactory(tenant=tenant, display_name=f"{code} other"),
+        subject=f"{code} later",
+    )
+    mailbox = Mailbox.objects.create(
+        tenant=tenant, name=f"{code} support", address=f"support@{tenant.slug}.test"
+    )
+    inbound, _ = inbound_store(
+        tenant=tenant,
+        channel=Channel.EMAIL,
+        provider="email",
+        source="cli",
+        mailbox=mailbox,
+        raw=f"From: someone@{tenant.slug}.test\r\nSubject: {code} raw\r\n\r\n{code} raw body\r\n".encode(),
+    )
+    reply, _ = interaction_add(
+        ticket=ticket, channel=Channel.EMAIL, direction=Direction.OUTBOUND, body_text=f"{code} reply"
+    )
     attachment = attachment_store(
         interaction=interaction,
         filename=f"{code}-invoice.pdf",
@@ -97,6 +118,16 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         Interaction: interaction,
         Attachment: attachment,
         TicketEvent: ticket.events.get(),
+        TicketLink: ticket_link(source=follow_up, target=ticket, kind=TicketLink.Kind.FOLLOW_UP, actor=None),
+        Mailbox: mailbox,
+        InboundMessage: inbound,
+        OutboundDelivery: OutboundDelivery.objects.create(
+            tenant=tenant,
+            interaction=reply,
+            channel=Channel.EMAIL,
+            mailbox=mailbox,
+            recipient=f"someone@{tenant.slug}.test",
+        ),
         Skill: Skill.objects.create(tenant=tenant, code=f"{code.lower()}-tariffs", name=f"{code} tariffs"),
         Guideline: Guideline.objects.create(tenant=tenant, title=f"{code} greeting", body="Hello"),
         ServiceHours: ServiceHours.objects.create(

@@ -7,9 +7,10 @@ import threading
 from django.db import connections
 
 from care.accounts.models import Skill, TenantAuthorisation
+from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
 from care.contacts.models import Customer, Identity
 from care.tenants.models import Guideline, ServiceHours
-from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent
+from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent, TicketLink
 
 # Every model whose rows belong to one tenant. test_tenant_isolation fails when a new TenantOwned
 # model is missing here, so that isolation tests and admin scoping tests cover it.
@@ -24,6 +25,10 @@ TENANT_OWNED_MODELS = [
     TenantAuthorisation,
     Guideline,
     ServiceHours,
+    TicketLink,
+    Mailbox,
+    InboundMessage,
+    OutboundDelivery,
 ]
 
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from care.core.admin import TenantScopedAdmin
 from care.tenants.models import Tenant
 from care.tickets import services
-from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent
+from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent, TicketLink
 from care.tickets.selectors import parse_reference
 from care.tickets.status import Status, check_transition
 
@@ -54,6 +54,15 @@ class TicketEventInline(ReadOnlyInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TicketEvent]:
         return super().get_queryset(request).select_related("actor")
+
+
+class TicketLinkInline(ReadOnlyInline):
+    model = TicketLink
+    fk_name = "source"
+    fields = readonly_fields = ("kind", "target", "created_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TicketLink]:
+        return super().get_queryset(request).select_related("target__tenant")
 
 
 class TicketForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -150,7 +159,7 @@ class TicketAdmin(TenantScopedAdmin):
         "updated_at",
     ]
     # No date_hierarchy: its MIN/MAX and per-day DISTINCT scan the whole table on every page.
-    inlines = [InteractionInline, TicketEventInline]
+    inlines = [InteractionInline, TicketLinkInline, TicketEventInline]
     actions = ["mark_solved", "mark_closed", "unassign"]
     fieldsets = [
         (None, {"fields": ["reference", "tenant", "customer", "subject", "channel", "language"]}),
@@ -332,4 +341,21 @@ class TicketEventAdmin(TenantScopedAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TicketLink)
+class TicketLinkAdmin(TenantScopedAdmin):
+    """Links are made by the channels and the desk (through ticket_link); here they are looked up."""
+
+    list_display = ["source", "kind", "target", "tenant", "created_at"]
+    list_filter = ["tenant", "kind"]
+    search_fields = ["source__subject", "target__subject"]
+    list_select_related = ["tenant", "source__tenant", "target__tenant"]
+    readonly_fields = ["tenant", "source", "kind", "target"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -123,6 +123,37 @@ class Ticket(TenantOwned):
             raise ValidationError({"customer": _("The customer belongs to another tenant.")})
 
 
+class TicketLink(TenantOwned):
+    """A relation between two tickets of one tenant, e.g. the follow-up of a closed ticket."""
+
+    class Kind(models.TextChoices):
+        FOLLOW_UP = "follow_up", _("Follow-up of")
+        RELATED = "related", _("Related to")
+
+    source = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="links", verbose_name=_("ticket")
+    )
+    target = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="linked_from", verbose_name=_("linked ticket")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+
+    class Meta:
+        verbose_name = _("ticket link")
+        verbose_name_plural = _("ticket links")
+        ordering = ["source", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target", "kind"], name="tickets_link_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(source=models.F("target")), name="tickets_link_not_self"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "target"], name="tickets_link_tenant_target")]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.get_kind_display()} {self.target_id}"
+
+
 class TicketCounter(models.Model):
     """The last ticket number handed out per tenant. Incremented with one atomic upsert."""
 
@@ -171,6 +202,13 @@ class Interaction(TenantOwned):
     )
     body_text = models.TextField(_("text"), blank=True)
     body_html = models.TextField(_("HTML (sanitised)"), blank=True)
+    full_text = models.TextField(
+        _("full text"),
+        blank=True,
+        help_text=_(
+            "The whole text as received, quoted history and signature included; body_text is what is new."
+        ),
+    )
     external_id = models.CharField(
         _("external id"),
         max_length=500,
@@ -253,6 +291,7 @@ class TicketEvent(TenantOwned):
         ASSIGNED = "assigned", _("Assignment changed")
         UPDATED = "updated", _("Fields changed")
         CUSTOMER_MERGED = "customer_merged", _("Customer merged")
+        LINKED = "linked", _("Linked")
 
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="events", verbose_name=_("ticket")

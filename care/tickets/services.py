@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from care.contacts.models import Customer
 from care.core.errors import BusinessRuleViolation
 from care.tickets.html import sanitise_html
-from care.tickets.models import Attachment, Direction, Interaction, Priority, Ticket, TicketEvent
+from care.tickets.models import Attachment, Direction, Interaction, Priority, Ticket, TicketEvent, TicketLink
 from care.tickets.status import Status, check_transition
 
 if TYPE_CHECKING:
@@ -203,6 +203,7 @@ def interaction_add(
     direction: str,
     body_text: str = "",
     body_html: str = "",
+    full_text: str = "",
     author_identity: Identity | None = None,
     author_user: User | None = None,
     external_id: str = "",
@@ -230,6 +231,7 @@ def interaction_add(
         direction=direction,
         body_text=body_text,
         body_html=sanitise_html(body_html),
+        full_text=full_text,
         author_identity=author_identity,
         author_user=author_user,
         external_id=external_id,
@@ -298,3 +300,17 @@ def tickets_move_to_customer(*, source: Customer, target: Customer, actor: User 
         for t in moved
     )
     return len(moved)
+
+
+def ticket_link(*, source: Ticket, target: Ticket, kind: str, actor: User | None) -> TicketLink:
+    """Link ``source`` to ``target`` (same tenant); idempotent. Recorded on the source's audit trail."""
+    if source.tenant_id != target.tenant_id:
+        raise BusinessRuleViolation(_("Tickets of different tenants cannot be linked."))
+    if source.pk == target.pk:
+        raise BusinessRuleViolation(_("A ticket cannot be linked to itself."))
+    link, created = TicketLink.objects.get_or_create(
+        tenant_id=source.tenant_id, source=source, target=target, kind=kind
+    )
+    if created:
+        _record(source, actor, TicketEvent.Kind.LINKED, {"link": [None, {"kind": kind, "ticket": target.pk}]})
+    return link
