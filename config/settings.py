@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "care.tickets",
     "care.connectors",
     "care.desk",
+    "care.demo",
 ]
 
 MIDDLEWARE = [
@@ -114,7 +115,21 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Safety net for inbound messages whose processing task was lost (see care.connectors.tasks).
+    "connectors.sweep_inbound": {"task": "care.connectors.tasks.sweep_inbound", "schedule": 60.0},
+    # Replies whose send task was lost (see care.connectors.email.outbound_tasks).
+    "connectors.sweep_outbound": {
+        "task": "care.connectors.email.outbound_tasks.sweep_outbound",
+        "schedule": 60.0,
+    },
+    # Fetch new mail from the IMAP mailboxes (care.connectors.email.imap_tasks).
+    "connectors.poll_mailboxes": {
+        "task": "care.connectors.email.imap_tasks.poll_mailboxes",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 
 # --- Auth ----------------------------------------------------------------------------------------
@@ -150,6 +165,25 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# --- Email ------------------------------------------------------------------------------------------
+# Outbound mail goes through Django's backend; without EMAIL_HOST (development) it is printed.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "care@localhost")
+# The largest raw message the inbound endpoint accepts.
+CARE_MAX_EMAIL_BYTES = env_int("CARE_MAX_EMAIL_BYTES", 50 * 1024 * 1024)
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("care.api_urls")),
+    path("inbound/", include("care.connectors.urls")),
 ]
 
 if settings.DEBUG:

@@ -85,11 +85,7 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         body_text=f"{code} message",
         author_identity=identity,
     )
-    follow_up = make_ticket(
-        tenant=tenant,
-        customer=CustomerFactory(tenant=tenant, display_name=f"{code} other"),
-        subject=f"{code} later",
-    )
+    follow_up = make_ticket(tenant=tenant, customer=customer, subject=f"{code} later")
     mailbox = Mailbox.objects.create(
         tenant=tenant, name=f"{code} support", address=f"support@{tenant.slug}.test"
     )

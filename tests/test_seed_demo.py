@@ -15,7 +15,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from care.accounts.models import Role, User
-from care.tickets.demo import DEMO_LOGINS, SUPERVISORS_GROUP, TENANTS, demo_counts, plan_tenant
+from care.demo.build import demo_counts, plan_tenant
+from care.demo.data import DEMO_LOGINS, SUPERVISORS_GROUP, TENANTS
 from care.tickets.models import Direction, Interaction, Ticket, TicketEvent
 from care.tickets.status import ACTIONABLE
 

@@ -208,6 +208,7 @@ def interaction_add(
     author_user: User | None = None,
     external_id: str = "",
     occurred_at: dt.datetime | None = None,
+    counts_as_response: bool = True,
 ) -> tuple[Interaction, bool]:
     """Append to the timeline. Idempotent per tenant on (channel, external_id): a retry returns the
     stored row. The same message sent to two tenants (one mail to both mailboxes) is stored for each.
@@ -241,7 +242,8 @@ def interaction_add(
     try:
         with transaction.atomic():
             interaction.save()
-            if direction == Direction.OUTBOUND and ticket.first_response_at is None:
+            # An automatic message (an acknowledgement) is outbound but is not a response by a person.
+            if direction == Direction.OUTBOUND and counts_as_response and ticket.first_response_at is None:
                 Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
                     first_response_at=interaction.occurred_at
                 )

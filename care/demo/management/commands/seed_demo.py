@@ -1,4 +1,4 @@
-"""``manage.py seed_demo``: load the demo data (idempotent). The work is in care.tickets.demo."""
+"""``manage.py seed_demo``: load the demo data (idempotent). The work is in care.demo."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from care.tickets.demo import seed_demo
+from care.demo.build import seed_demo
 
 
 class Command(BaseCommand):

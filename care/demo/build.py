@@ -25,13 +25,13 @@ from care.accounts.services import (
     agent_set_language,
     agent_set_presence,
 )
+from care.connectors.models import Mailbox
 from care.contacts.identities import IdentityKind, SocialPlatform, normalise_phone
 from care.contacts.models import Customer, Identity
 from care.contacts.services import customer_get_or_create_by_identity, identity_add
 from care.core.channels import Channel
 from care.core.languages import Proficiency
-from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup
-from care.tickets.demo.data import (
+from care.demo.data import (
     AGENTS,
     DEFAULT_TEAM,
     DEMO_AGENT_PASSWORD,
@@ -51,6 +51,7 @@ from care.tickets.demo.data import (
     AgentSpec,
     TenantSpec,
 )
+from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup
 from care.tickets.models import Direction, Interaction, Priority, Ticket, TicketEvent
 from care.tickets.services import interaction_add, ticket_assign, ticket_change_status, ticket_create
 from care.tickets.status import ACTIONABLE, Status
@@ -183,6 +184,7 @@ def demo_counts() -> dict[str, int]:
         "tickets": Ticket,
         "interactions": Interaction,
         "ticket events": TicketEvent,
+        "mailboxes": Mailbox,
     }
     return {label: int(model.objects.count()) for label, model in models.items()}
 
@@ -232,7 +234,36 @@ def _ensure_tenant(spec: TenantSpec, group: TenantGroup | None) -> Tenant:
         )
     for code, name in spec.skills:
         Skill.objects.update_or_create(tenant=tenant, code=code, defaults={"name": name})
+    _ensure_mailbox(spec, tenant)
     return tenant
+
+
+def _ensure_mailbox(spec: TenantSpec, tenant: Tenant) -> Mailbox:
+    """The tenant's support address, reachable by HTTP with a fixed token listed in the README."""
+    mailbox, _created = Mailbox.objects.update_or_create(
+        address=demo_mailbox_address(spec),
+        defaults={
+            "tenant": tenant,
+            "name": f"{spec.name} support",
+            "delivery": Mailbox.Delivery.PUSH,
+            "inbound_token": demo_mailbox_token(spec),
+            "default_language": spec.languages[0],
+            "sender_name": spec.name,
+            "signature": f"{spec.name}\nsupport@{spec.slug}.example",
+            "auto_acknowledge": True,
+            "is_active": True,
+        },
+    )
+    return mailbox
+
+
+def demo_mailbox_address(spec: TenantSpec) -> str:
+    return f"support@{spec.slug}.example"
+
+
+def demo_mailbox_token(spec: TenantSpec) -> str:
+    # Published in the README so that anyone can try the channel with curl; refused outside DEBUG.
+    return f"demo-{spec.code.lower()}-mail"
 
 
 def _ensure_user(
@@ -344,6 +375,7 @@ SUPERVISOR_CHANGES = (
     "contacts.identity",
     "tenants.guideline",
     "tenants.servicehours",
+    "connectors.mailbox",
 )
 
 

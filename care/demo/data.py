@@ -1,6 +1,6 @@
 """The demo world, as data: client companies, teams, agents, and what their customers write about.
 
-Kept apart from ``build.py`` so that the tables read as tables. See ``care.tickets.demo`` for the rules.
+Kept apart from ``build.py`` so that the tables read as tables. See ``care.demo`` for the rules.
 """
 
 from __future__ import annotations

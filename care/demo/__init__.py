@@ -6,19 +6,3 @@ only what is missing is added, so a second run changes no counts. Tickets, custo
 profiles are written through their apps' services, so references and the audit trail are real.
 The fixed logins in ``DEMO_LOGINS`` are printed by ``make run`` and listed in the README.
 """
-
-from __future__ import annotations
-
-from care.tickets.demo.build import demo_counts, external_id, plan_tenant, seed_demo
-from care.tickets.demo.data import DEMO_AGENT_PASSWORD, DEMO_LOGINS, SUPERVISORS_GROUP, TENANTS
-
-__all__ = [
-    "DEMO_AGENT_PASSWORD",
-    "DEMO_LOGINS",
-    "SUPERVISORS_GROUP",
-    "TENANTS",
-    "demo_counts",
-    "external_id",
-    "plan_tenant",
-    "seed_demo",
-]

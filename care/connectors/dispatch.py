@@ -1,0 +1,24 @@
+"""Which code processes a stored inbound message: one handler per provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from care.connectors.models import InboundMessage
+from care.connectors.services import inbound_process
+
+
+def _handlers() -> dict[str, Callable[[InboundMessage], None]]:
+    from care.connectors.email.ingest import email_apply
+
+    return {"email": email_apply}
+
+
+def process_stored(inbound_id: int) -> InboundMessage | None:
+    provider = InboundMessage.objects.filter(pk=inbound_id).values_list("provider", flat=True).first()
+    if provider is None:
+        return None
+    handler = _handlers().get(provider)
+    if handler is None:
+        raise LookupError(f"No handler for inbound provider {provider!r}.")
+    return inbound_process(inbound_id=inbound_id, handler=handler)
