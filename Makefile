@@ -29,7 +29,7 @@ define test_settings
 export DJANGO_SECRET_KEY=test-not-secret DJANGO_DEBUG=0
 endef
 
-.PHONY: help venv install run test lint fmt migrate shell bench services-down lock messages clean
+.PHONY: help venv install run test lint fmt migrate manage shell bench services-down lock messages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -81,6 +81,11 @@ migrate: install ## apply migrations to the `make run` database
 	@$(call services,run)
 	export DJANGO_DEBUG="$${DJANGO_DEBUG:-1}"
 	$(PY) manage.py migrate
+
+manage: install ## any manage.py command on the `make run` services: make manage CMD="ingest_email --json mail.eml"
+	@$(call services,run)
+	export DJANGO_DEBUG="$${DJANGO_DEBUG:-1}"
+	$(PY) manage.py $(CMD)
 
 shell: install ## Django shell on the `make run` database
 	@$(call services,run)
