@@ -300,3 +300,21 @@ def test_command_errors_are_clear(mailbox, tmp_path):
     out, failed = run_command("--json", str(bad))
     assert "1 message(s) failed" in failed
     assert json.loads(out)["status"] == "failed"
+
+
+def test_http_answers_202_even_when_the_broker_is_down(client, mailbox, django_capture_on_commit_callbacks):
+    # The bytes are stored first; a broker outage only delays processing (the sweep enqueues later).
+    from config.celery import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app.pool.force_close_all()
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = post(client, mailbox.inbound_token, raw_email(message_id="no-broker@example.com"))
+    finally:
+        app.conf.broker_url = previous
+        app.pool.force_close_all()
+    assert len(callbacks) == 1  # the enqueue ran (and failed against the dead broker)
+    assert response.status_code == 202
+    assert InboundMessage.objects.get().status == InboundStatus.RECEIVED

@@ -51,5 +51,9 @@ def sweep_inbound() -> int:
 
 
 def enqueue_processing(inbound_id: int) -> None:
-    """Enqueue processing once the storing transaction has committed (the row must be visible)."""
-    transaction.on_commit(lambda: process_inbound.delay(inbound_id))
+    """Enqueue processing once the storing transaction has committed (the row must be visible).
+
+    Robust: with the broker down the message is still stored and the caller still answers; the sweep
+    (``sweep_inbound``) enqueues it once the broker is back.
+    """
+    transaction.on_commit(lambda: process_inbound.delay(inbound_id), robust=True)

@@ -1,0 +1,418 @@
+"""The email channel end to end, with real processes: the "done when" of the email issue.
+
+An email posted to a mailbox's HTTP endpoint becomes a ticket in the right tenant, with the right
+customer and language; an agent's reply leaves with correct threading headers; the customer's
+answer lands on the same ticket. Nothing is processed in the test process: a real Celery worker
+(a subprocess: the project's ``celery -A config worker -P solo``, see ``tests/processes.py``) takes
+the tasks from Redis, reads and writes the test database, and sends through a real SMTP server
+(aiosmtpd, in this process, on loopback).
+
+Isolation on shared services: the worker and this process use a Redis logical database of their
+own (``E2E_REDIS_DB``) and, in it, a queue named for this run only, which is also the worker's
+default queue (so that the tasks the worker enqueues itself come back to it and to no other
+worker); the queue's keys are deleted afterwards. The test is transactional, so that what it
+writes is committed and visible to the worker; the worker is stopped before the database is
+flushed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import sys
+import threading
+import uuid
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+from django.conf import settings as django_settings
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from care.connectors.email.outbound import email_reply
+from care.connectors.models import DeliveryStatus, InboundMessage, InboundStatus, Mailbox, OutboundDelivery
+from care.contacts.models import Identity
+from care.tickets.models import Direction, Ticket
+from care.tickets.status import Status
+from tests.factories.accounts import make_agent
+from tests.factories.contacts import CustomerFactory, IdentityFactory
+from tests.factories.tenants import TenantFactory
+from tests.processes import ManagedProcess, ProcessError, celery_worker_command, running, wait_until
+
+E2E_REDIS_DB = 9
+WORKER_START_TIMEOUT = 30.0
+STEP_TIMEOUT = 20.0
+CUSTOMER = "anna.schmidt@example.com"
+MAILBOX = "kundenservice@stadtwerke-nord.test"
+
+pytestmark = pytest.mark.slow
+
+
+# --- a real SMTP server -------------------------------------------------------------------------
+
+
+class SmtpCollector:
+    """aiosmtpd handler that keeps every accepted envelope; the test thread waits for them."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        with self._arrived:
+            self.envelopes.append(envelope)
+            self._arrived.notify_all()
+        return "250 2.0.0 Ok: queued"
+
+    def message(self, index: int) -> EmailMessage:
+        return message_from_bytes(self.envelopes[index].content, policy=policy.default)
+
+    def wait_for(self, count: int, *, timeout: float, what: str, details=lambda: "") -> list[EmailMessage]:
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.envelopes) >= count, timeout):
+                raise ProcessError(
+                    f"{what}: the SMTP server received {len(self.envelopes)} message(s), expected "
+                    f"{count}, within {timeout:.0f} s.\n{details()}"
+                )
+        return [self.message(i) for i in range(len(self.envelopes))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server():
+    collector = SmtpCollector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield collector, controller.port
+    finally:
+        controller.stop()
+
+
+# --- broker, database, worker -------------------------------------------------------------------
+
+
+def _redis_url(db: int) -> str:
+    """This machine's Redis (the one the settings use), logical database ``db``."""
+    parts = urlsplit(django_settings.CELERY_BROKER_URL)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
+
+
+def _database_url() -> str:
+    """A URL of the test database this test runs in (pytest-django created it; the name varies)."""
+    params = connection.settings_dict
+    user = quote(params["USER"] or "", safe="")
+    password = quote(params["PASSWORD"] or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = quote(params["HOST"] or "", safe="")  # a socket directory is quoted as dj-database-url expects
+    port = f":{params['PORT']}" if params["PORT"] else ""
+    return f"postgres://{credentials}{host}{port}/{quote(params['NAME'], safe='')}"
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    """This process publishes to the run's own queue in the E2E Redis database; restored afterwards.
+
+    The Celery app read its configuration at import: its broker URL and default queue are changed
+    on ``app.conf`` (``CELERY_BROKER_URL`` in the environment would win over it, so it is set too)
+    and its cached connection and producer pools dropped, before and after.
+    """
+    from config.celery import app
+
+    url = _redis_url(E2E_REDIS_DB)
+    queue = f"care-e2e-{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {url} does not answer ({exc}); the end-to-end test needs it.")
+
+    keys = ("broker_url", "task_default_queue", "task_always_eager")
+    saved = {key: app.conf[key] for key in keys}
+
+    def drop_pools() -> None:
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        if "amqp" in app.__dict__:
+            app.amqp._producer_pool = None
+
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
+    monkeypatch.delenv("CELERY_BROKER_READ_URL", raising=False)
+    drop_pools()
+    app.conf.update(broker_url=url, task_default_queue=queue, task_always_eager=False)
+    with app.connection_for_write() as publishing:
+        assert publishing.as_uri().endswith(f"/{E2E_REDIS_DB}"), publishing.as_uri()
+    try:
+        yield url, queue
+    finally:
+        drop_pools()
+        app.conf.update(saved)
+        # The queue, its exchange's bindings (kombu names them after the queue here): this run's keys.
+        leftovers = list(client.scan_iter(match=f"*{queue}*"))
+        if leftovers:
+            client.delete(*leftovers)
+        client.close()
+
+
+@pytest.fixture
+def worker(transactional_db, broker, smtp_server, media_root, tmp_path):
+    """A real Celery worker on the test database, the E2E broker queue and the loopback SMTP server.
+
+    Depends on ``transactional_db``, so it is stopped before the database is flushed.
+    """
+    broker_url, queue = broker
+    _collector, smtp_port = smtp_server
+    hostname = f"{queue}@{socket.gethostname()}"
+    args, extra_env = celery_worker_command(queue=queue, hostname=hostname, python=sys.executable)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
+    env.update(
+        extra_env,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or "test-not-secret",
+        DJANGO_DEBUG="0",
+        DATABASE_URL=_database_url(),
+        REDIS_URL=broker_url,
+        CELERY_BROKER_URL=broker_url,
+        CARE_RUN_DIR=str(tmp_path / "run"),
+        DJANGO_MEDIA_ROOT=str(media_root),
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_port),
+        EMAIL_USE_TLS="0",
+        EMAIL_USE_SSL="0",
+        EMAIL_HOST_USER="",
+        EMAIL_HOST_PASSWORD="",
+        EMAIL_TIMEOUT="5",
+        PYTHONUNBUFFERED="1",
+    )
+    process = ManagedProcess("celery worker", args, env=env, log_path=tmp_path / "worker.log")
+    with running(process):
+        process.wait_for_log(r"\bready\.", timeout=WORKER_START_TIMEOUT)
+        yield process
+        # The test itself stops it and checks that nothing is left; this stop is the safety net.
+
+
+# --- the mail ------------------------------------------------------------------------------------
+
+
+def customer_mail(
+    *, message_id: str, subject: str, body: str, in_reply_to: str | None = None, references=()
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = f"Anna Schmidt <{CUSTOMER}>"
+    message["To"] = f"Stadtwerke Nord <{MAILBOX}>"
+    message["Subject"] = subject
+    # A minute ago: a Date from the future would be replaced by the arrival time.
+    message["Date"] = format_datetime(timezone.now() - dt.timedelta(minutes=1))
+    message["Message-ID"] = f"<{message_id}>"
+    if in_reply_to:
+        message["In-Reply-To"] = f"<{in_reply_to}>"
+    if references:
+        message["References"] = " ".join(f"<{ref}>" for ref in references)
+    message.set_content(body)
+    return message.as_bytes()
+
+
+def post_mail(client, mailbox: Mailbox, raw: bytes) -> int:
+    response = client.post(
+        f"/inbound/email/{mailbox.inbound_token}/", data=raw, content_type="message/rfc822"
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "stored"
+    return response.json()["id"]
+
+
+def ids(header) -> list[str]:
+    return [part.strip("<>") for part in str(header or "").split()]
+
+
+# --- the test ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mail_in_reply_out_answer_in_with_a_real_worker_and_smtp(client, smtp_server, worker):
+    smtp, _port = smtp_server
+
+    def details() -> str:
+        rows = (
+            "\n".join(
+                f"  inbound {m.pk}: {m.status} {m.outcome} attempts={m.attempts} error={m.error[:500]!r}"
+                for m in InboundMessage.objects.order_by("pk")
+            )
+            + "\n"
+            + "\n".join(
+                f"  delivery {d.pk}: {d.status} attempts={d.attempts} error={d.last_error[:500]!r}"
+                for d in OutboundDelivery.objects.order_by("pk")
+            )
+        )
+        return f"Rows:\n{rows}\n{worker.describe()}"
+
+    def processed(inbound_id: int) -> InboundMessage | None:
+        message = InboundMessage.objects.get(pk=inbound_id)
+        if message.status == InboundStatus.FAILED:
+            raise ProcessError(
+                f"The worker failed inbound message {inbound_id}: {message.error}\n{details()}"
+            )
+        return message if message.status != InboundStatus.RECEIVED else None
+
+    # The tenant's default language is English: a German ticket means the language was detected.
+    tenant = TenantFactory(
+        name="Stadtwerke Nord",
+        slug="stadtwerke-nord",
+        code="SWN",
+        default_language="en",
+        supported_languages=["en", "de"],
+    )
+    other = TenantFactory(
+        name="Telco Sur",
+        slug="telco-sur",
+        code="TSU",
+        default_language="es",
+        supported_languages=["es", "en", "de"],
+    )
+    mailbox = Mailbox.objects.create(
+        tenant=tenant,
+        name="Kundenservice",
+        address=MAILBOX,
+        sender_name="Stadtwerke Nord Kundenservice",
+        signature="Stadtwerke Nord GmbH",
+        auto_acknowledge=True,
+    )
+    Mailbox.objects.create(
+        tenant=other, name="Soporte", address="soporte@telco-sur.test", auto_acknowledge=True
+    )
+    # The same person is a customer of the other tenant too: that customer must stay untouched.
+    elsewhere = IdentityFactory(
+        customer=CustomerFactory(tenant=other, display_name="Anna S."), value=CUSTOMER
+    )
+    agent = make_agent(tenants=[tenant], email="jonas@care.test")
+
+    # 1. The customer's email, posted over HTTP, is stored; the worker opens a ticket and acknowledges.
+    question_id = make_msgid(domain="example.com")[1:-1]
+    first_id = post_mail(
+        client,
+        mailbox,
+        customer_mail(
+            message_id=question_id,
+            subject="Abschlag zu hoch",
+            body=(
+                "Guten Tag,\n\nmein monatlicher Abschlag wurde ohne Ankündigung von 80 auf 140 Euro "
+                "erhöht. Bitte prüfen Sie das und passen Sie den Betrag wieder an.\n\n"
+                "Mit freundlichen Grüßen\nAnna Schmidt\n"
+            ),
+        ),
+    )
+    first = wait_until(
+        lambda: processed(first_id),
+        timeout=STEP_TIMEOUT,
+        what="The worker did not process the customer's email",
+        details=details,
+    )
+    assert (first.status, first.outcome) == (InboundStatus.PROCESSED, "created"), details()
+    ticket = Ticket.objects.select_related("tenant", "customer").get(pk=first.ticket_id)
+    assert ticket.tenant == tenant
+    assert ticket.language == "de"
+    assert ticket.subject == "Abschlag zu hoch"
+    identity = Identity.objects.get(tenant=tenant, kind="email", value=CUSTOMER)
+    assert ticket.customer == identity.customer
+    assert ticket.customer.display_name == "Anna Schmidt"
+    assert ticket.customer.preferred_language == "de"
+    assert not Ticket.objects.filter(tenant=other).exists()
+    assert not Ticket.objects.filter(customer=elsewhere.customer).exists()
+
+    [acknowledgement] = smtp.wait_for(
+        1, timeout=STEP_TIMEOUT, what="No acknowledgement was sent", details=details
+    )
+    assert smtp.envelopes[0].rcpt_tos == [CUSTOMER]
+    assert acknowledgement["Auto-Submitted"] == "auto-replied"
+    assert acknowledgement["X-Auto-Response-Suppress"] == "All"
+    assert ids(acknowledgement["In-Reply-To"]) == [question_id]
+    assert f"[{ticket.reference}]" in acknowledgement["Subject"]
+    assert "Ihre Referenz lautet" in acknowledgement.get_body(("plain",)).get_content()
+    acknowledgement_id = ids(acknowledgement["Message-ID"])[0]
+
+    # 2. An agent's reply, committed in this process, is sent by the worker, threaded on the question.
+    reply = email_reply(
+        ticket=ticket, author=agent.user, body_text="Guten Tag Frau Schmidt,\n\nwir prüfen Ihren Abschlag."
+    )
+    sent = smtp.wait_for(2, timeout=STEP_TIMEOUT, what="The agent's reply was not sent", details=details)
+    answer_to = sent[1]
+    assert smtp.envelopes[1].rcpt_tos == [CUSTOMER]
+    reply_id = ids(answer_to["Message-ID"])[0]
+    assert reply_id == reply.external_id
+    assert answer_to["Subject"] == f"Re: Abschlag zu hoch [{ticket.reference}]"
+    assert ids(answer_to["In-Reply-To"]) == [question_id]
+    assert ids(answer_to["References"]) == [question_id, acknowledgement_id]
+    assert "Auto-Submitted" not in answer_to
+    assert "wir prüfen Ihren Abschlag" in answer_to.get_body(("plain",)).get_content()
+    wait_until(
+        lambda: OutboundDelivery.objects.filter(interaction=reply, status=DeliveryStatus.SENT).exists(),
+        timeout=STEP_TIMEOUT,
+        what="The reply's delivery was not marked sent",
+        details=details,
+    )
+
+    # 3. The customer answers the reply (a subject without the reference: only the headers thread it).
+    answer_id_header = make_msgid(domain="example.com")[1:-1]
+    answer_id = post_mail(
+        client,
+        mailbox,
+        customer_mail(
+            message_id=answer_id_header,
+            subject="Meine Kundennummer",
+            body=(
+                "Hallo,\n\nmeine Kundennummer lautet 4711-0815. Danke für die schnelle Antwort!\n\n"
+                "Anna Schmidt\n"
+            ),
+            in_reply_to=reply_id,
+            references=[question_id, acknowledgement_id, reply_id],
+        ),
+    )
+    answer = wait_until(
+        lambda: processed(answer_id),
+        timeout=STEP_TIMEOUT,
+        what="The worker did not process the customer's answer",
+        details=details,
+    )
+    assert (answer.status, answer.outcome, answer.ticket_id) == (
+        InboundStatus.PROCESSED,
+        "appended",
+        ticket.pk,
+    )
+    assert answer.summary["threaded_by"] == "headers"
+    assert Ticket.objects.filter(tenant=tenant).count() == 1
+    assert list(ticket.interactions.order_by("pk").values_list("direction", "external_id")) == [
+        (Direction.INBOUND, question_id),
+        (Direction.OUTBOUND, acknowledgement_id),
+        (Direction.OUTBOUND, reply_id),
+        (Direction.INBOUND, answer_id_header),
+    ]
+    ticket.refresh_from_db()
+    assert ticket.status != Status.CLOSED
+
+    # Everything was done by the worker: this process sent nothing, the worker ran the tasks.
+    assert mail.outbox == []
+    log = worker.log()
+    assert log.count("care.connectors.tasks.process_inbound[") >= 2, worker.describe()
+    assert "send_email_delivery[" in log, worker.describe()
+    assert "Traceback" not in log, worker.describe()
+    assert OutboundDelivery.objects.count() == 2  # the answer got no second acknowledgement
+
+    # 4. The worker stops on SIGTERM and leaves no process behind.
+    worker.stop(timeout=10)
+    assert not worker.is_running()
+    assert not worker.group_alive(), worker.describe()
