@@ -56,3 +56,13 @@ def run_in_threads(work, count):
     if errors:
         raise errors[0]
     return results
+
+
+def drop_celery_pools(app) -> None:
+    """Forget Celery's cached broker connections and producers, so the next publish uses the current
+    ``broker_url`` (the app caches both at first use)."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None

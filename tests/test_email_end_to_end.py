@@ -44,6 +44,7 @@ from care.tickets.status import Status
 from tests.factories.accounts import make_agent
 from tests.factories.contacts import CustomerFactory, IdentityFactory
 from tests.factories.tenants import TenantFactory
+from tests.helpers import drop_celery_pools
 from tests.processes import ManagedProcess, ProcessError, celery_worker_command, running, wait_until
 
 E2E_REDIS_DB = 9
@@ -143,11 +144,7 @@ def broker(monkeypatch):
     saved = {key: app.conf[key] for key in keys}
 
     def drop_pools() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._pool = None
-        if "amqp" in app.__dict__:
-            app.amqp._producer_pool = None
+        drop_celery_pools(app)
 
     monkeypatch.setenv("CELERY_BROKER_URL", url)
     monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)

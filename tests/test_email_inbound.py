@@ -17,6 +17,7 @@ from care.contacts.models import Identity
 from care.tickets.models import Ticket, TicketLink
 from care.tickets.services import ticket_change_status
 from tests.email_factory import raw_email
+from tests.helpers import drop_celery_pools
 
 pytestmark = pytest.mark.django_db
 
@@ -308,13 +309,13 @@ def test_http_answers_202_even_when_the_broker_is_down(client, mailbox, django_c
 
     previous = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app.pool.force_close_all()
+    drop_celery_pools(app)
     try:
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             response = post(client, mailbox.inbound_token, raw_email(message_id="no-broker@example.com"))
     finally:
         app.conf.broker_url = previous
-        app.pool.force_close_all()
+        drop_celery_pools(app)
     assert len(callbacks) == 1  # the enqueue ran (and failed against the dead broker)
     assert response.status_code == 202
     assert InboundMessage.objects.get().status == InboundStatus.RECEIVED

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from functools import partial
 from smtplib import SMTPException
 
 from celery import Task, shared_task
@@ -81,4 +80,5 @@ def sweep_outbound() -> int:
 def enqueue_delivery(delivery_id: int) -> None:
     """Send once the writing transaction has committed. A broker that is down then does not undo
     the reply (robust): the delivery stays queued and ``sweep_outbound`` picks it up."""
-    transaction.on_commit(partial(send_email_delivery.delay, delivery_id), robust=True)
+    # A lambda, not functools.partial: Django logs a failing robust callback by its __qualname__.
+    transaction.on_commit(lambda: send_email_delivery.delay(delivery_id), robust=True)
