@@ -15,10 +15,5 @@ def _handlers() -> dict[str, Callable[[InboundMessage], None]]:
 
 
 def process_stored(inbound_id: int) -> InboundMessage | None:
-    provider = InboundMessage.objects.filter(pk=inbound_id).values_list("provider", flat=True).first()
-    if provider is None:
-        return None
-    handler = _handlers().get(provider)
-    if handler is None:
-        raise LookupError(f"No handler for inbound provider {provider!r}.")
-    return inbound_process(inbound_id=inbound_id, handler=handler)
+    """Process one stored message with its provider's handler (picked from the locked row)."""
+    return inbound_process(inbound_id=inbound_id, handler=_handlers())

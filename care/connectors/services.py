@@ -59,7 +59,26 @@ def inbound_store(
     return message, True
 
 
-def inbound_process(*, inbound_id: int, handler: Callable[[InboundMessage], None]) -> InboundMessage | None:
+# What processing writes on the stored message; the raw bytes and their metadata never change.
+_RESULT_FIELDS = (
+    "status",
+    "attempts",
+    "error",
+    "processed_at",
+    "external_id",
+    "ticket",
+    "interaction",
+    "outcome",
+    "summary",
+    "updated_at",
+)
+
+
+def inbound_process(
+    *,
+    inbound_id: int,
+    handler: Callable[[InboundMessage], None] | dict[str, Callable[[InboundMessage], None]],
+) -> InboundMessage | None:
     """Run ``handler`` on a stored message exactly once, however often this is called.
 
     The row is locked for the whole run (``SKIP LOCKED``: a concurrent run of the same id returns
@@ -70,19 +89,26 @@ def inbound_process(*, inbound_id: int, handler: Callable[[InboundMessage], None
     try:
         with transaction.atomic():
             message = (
-                InboundMessage.objects.select_for_update(skip_locked=True)
+                InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("mailbox__tenant", "tenant")
                 .filter(pk=inbound_id, status__in=[InboundStatus.RECEIVED, InboundStatus.FAILED])
                 .first()
             )
             if message is None:
                 return InboundMessage.objects.filter(pk=inbound_id).first()
             message.attempts += 1
-            handler(message)
+            if isinstance(handler, dict):  # one handler per provider (see care.connectors.dispatch)
+                if message.provider not in handler:
+                    raise LookupError(f"No handler for inbound provider {message.provider!r}.")
+                handler[message.provider](message)
+            else:
+                handler(message)
             if message.status in (InboundStatus.RECEIVED, InboundStatus.FAILED):
                 message.status = InboundStatus.PROCESSED
             message.error = ""
             message.processed_at = timezone.now()
-            message.save()
+            # Not a full save: that would send the raw bytes to the database a second time.
+            message.save(update_fields=[*_RESULT_FIELDS])
             return message
     except Exception as exc:
         logger.exception("Processing inbound message %s failed", inbound_id)

@@ -23,7 +23,7 @@ def customer_create(
     customer = Customer(
         tenant=tenant, display_name=display_name, preferred_language=preferred_language, notes=notes
     )
-    customer.full_clean()
+    customer.full_clean(exclude=["tenant", "merged_into"])  # the tenant is an object in hand
     customer.save()
     return customer
 

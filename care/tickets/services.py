@@ -91,7 +91,8 @@ def ticket_create(
         tags=_normalise_tags(tags),
         sla_due_at=sla_due_at,
     )
-    ticket.full_clean(exclude=["number"])
+    # Foreign keys are objects in hand (checked above); validating them would cost a query each.
+    ticket.full_clean(exclude=["number", "tenant", "customer", "team", "assignee"])
     ticket.number = _next_ticket_number(tenant.pk)
     ticket.save()
     _record(ticket, actor, TicketEvent.Kind.CREATED, {"status": [None, ticket.status]})
@@ -238,7 +239,11 @@ def interaction_add(
         external_id=external_id,
         occurred_at=occurred_at or timezone.now(),
     )
-    interaction.full_clean(validate_unique=False, validate_constraints=False)
+    interaction.full_clean(
+        exclude=["tenant", "ticket", "author_identity", "author_user"],  # objects in hand: no query each
+        validate_unique=False,
+        validate_constraints=False,
+    )
     try:
         with transaction.atomic():
             interaction.save()

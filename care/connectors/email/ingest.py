@@ -33,7 +33,6 @@ from care.contacts.models import Customer, Identity
 from care.contacts.services import customer_create, customer_get_or_create_by_identity
 from care.core.channels import Channel
 from care.core.errors import BusinessRuleViolation
-from care.core.langdetect import detect_language
 from care.tenants.models import Tenant
 from care.tickets.models import Direction, Interaction, Ticket, TicketLink
 from care.tickets.services import (
@@ -92,7 +91,7 @@ def email_apply(message: InboundMessage) -> None:
     if mailbox is None:
         raise BusinessRuleViolation(_("An inbound email must belong to a mailbox."))
     try:
-        parsed = parse_email(bytes(message.raw))
+        parsed = parse_email(bytes(message.raw), language_candidates=mailbox.tenant.languages)
     except EmailParseError as exc:
         raise BusinessRuleViolation(_("Not an email message: %(error)s") % {"error": exc}) from exc
     message.external_id = (parsed.message_id or "")[:500]
@@ -118,7 +117,7 @@ def email_apply(message: InboundMessage) -> None:
         return
 
     tenant = mailbox.tenant
-    language = detect_language(parsed.visible_text or parsed.text, candidates=tenant.languages)
+    language = parsed.language  # detected by the parser among the tenant's languages
     summary["language"] = language
     customer, identity = _sender(tenant, address, name, language)
     ticket, rule = find_ticket(
