@@ -45,7 +45,11 @@ $(STAMP): requirements.lock | $(PY)
 	$(PY) -m pip install $(PIP_FLAGS) --require-hashes -r requirements.lock
 	touch $@
 
-install: $(STAMP) ## install the locked dependencies into .venv
+install: $(STAMP) .env ## install the locked dependencies into .venv
+
+# A developer's settings for plain `manage.py` commands (git-ignored; real environment variables win).
+.env:
+	printf '# Local development settings (see docs/deploy.md). Environment variables override these.\nDJANGO_DEBUG=1\n' > $@
 
 run: install ## start services, migrate, seed demo data, Celery worker + beat, and the web app (PORT=8000)
 	tools/run.sh

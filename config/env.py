@@ -7,6 +7,7 @@ Every setting Care reads from the environment goes through these helpers so that
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -52,3 +53,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def load_env_file(path: Path) -> None:
+    """Read ``NAME=value`` lines from ``path`` into the environment, never overriding what is set.
+
+    For a developer's checkout: `make install` writes a git-ignored ``.env`` with ``DJANGO_DEBUG=1``
+    so that plain ``manage.py`` commands work. Deployments set real environment variables instead.
+    """
+    if not path.is_file():
+        return
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, separator, value = line.partition("=")
+        if not separator or not name.strip():
+            raise ImproperlyConfigured(f"{path}:{number}: expected NAME=value, got {line!r}.")
+        os.environ.setdefault(name.strip(), value.strip().strip("'\""))

@@ -11,9 +11,10 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+load_env_file(BASE_DIR / ".env")
 RUN_DIR = Path(env_str("CARE_RUN_DIR", str(BASE_DIR / ".run")))
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)

@@ -153,3 +153,24 @@ def test_a_database_other_than_postgresql_refuses_to_start(url):
     assert result.returncode != 0
     assert "ImproperlyConfigured: DATABASE_URL must point to PostgreSQL" in result.stderr
     assert not (PROJECT_DIR / "x.db").exists()
+
+
+def test_env_file_fills_gaps_but_never_overrides(tmp_path, monkeypatch):
+    import os
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.env import load_env_file
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("# comment\nCARE_TEST_FROM_FILE=file\nCARE_TEST_ALREADY_SET='file'\n", encoding="utf-8")
+    monkeypatch.delenv("CARE_TEST_FROM_FILE", raising=False)
+    monkeypatch.setenv("CARE_TEST_ALREADY_SET", "environment")
+    load_env_file(env_file)
+    assert os.environ["CARE_TEST_FROM_FILE"] == "file"
+    assert os.environ["CARE_TEST_ALREADY_SET"] == "environment"
+    monkeypatch.delenv("CARE_TEST_FROM_FILE")
+
+    env_file.write_text("NOT A SETTING\n", encoding="utf-8")
+    with pytest.raises(ImproperlyConfigured, match="expected NAME=value"):
+        load_env_file(env_file)
