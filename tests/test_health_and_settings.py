@@ -163,7 +163,9 @@ def test_env_file_fills_gaps_but_never_overrides(tmp_path, monkeypatch):
     from config.env import load_env_file
 
     env_file = tmp_path / ".env"
-    env_file.write_text("# comment\nCARE_TEST_FROM_FILE=file\nCARE_TEST_ALREADY_SET='file'\n", encoding="utf-8")
+    env_file.write_text(
+        "# comment\nCARE_TEST_FROM_FILE=file\nCARE_TEST_ALREADY_SET='file'\n", encoding="utf-8"
+    )
     monkeypatch.delenv("CARE_TEST_FROM_FILE", raising=False)
     monkeypatch.setenv("CARE_TEST_ALREADY_SET", "environment")
     load_env_file(env_file)
