@@ -319,3 +319,25 @@ def test_http_answers_202_even_when_the_broker_is_down(client, mailbox, django_c
     assert len(callbacks) == 1  # the enqueue ran (and failed against the dead broker)
     assert response.status_code == 202
     assert InboundMessage.objects.get().status == InboundStatus.RECEIVED
+
+
+def test_failed_message_is_listed_in_the_admin_and_retried_from_there(
+    client, admin_user, mailbox, django_capture_on_commit_callbacks
+):
+    failed = ingest(mailbox, b"Subject: no sender\r\n\r\nWho wrote this?\r\n")
+    assert failed.status == InboundStatus.FAILED
+    client.force_login(admin_user)
+    listing = client.get("/admin/connectors/inboundmessage/", {"status__exact": "failed"})
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].result_list) == [failed]
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            "/admin/connectors/inboundmessage/",
+            {"action": "retry", "_selected_action": [failed.pk]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert "1 messages queued again" in response.text
+    assert len(callbacks) == 1  # processing is enqueued after the commit
+    assert InboundMessage.objects.get(pk=failed.pk).status == InboundStatus.RECEIVED

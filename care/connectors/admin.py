@@ -164,12 +164,12 @@ class InboundMessageAdmin(TenantScopedAdmin):
 
     @admin.action(description=_("Retry selected failed messages"), permissions=["view"])
     def retry(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:
-        from care.connectors.tasks import process_inbound
+        from care.connectors.tasks import enqueue_processing
 
         failed = list(queryset.filter(status=InboundStatus.FAILED))
         for message in failed:
             inbound_retry(message=message)
-            process_inbound.delay(message.pk)
+            enqueue_processing(message.pk)
         if failed:
             self.message_user(request, _("%(count)d messages queued again.") % {"count": len(failed)})
         else:
