@@ -24,6 +24,7 @@ from care.accounts.models import (
 )
 from care.core.admin import (
     AllTenantsOnlyAdmin,
+    GlobalWritesMixin,
     ScopedRelatedFieldListFilter,
     TenantScopedAdmin,
     TenantScopedInline,
@@ -130,7 +131,7 @@ class AgentForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AgentAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Everyone with admin access sees the agents working their tenants; only global admins edit them."""
 
     form = AgentForm
@@ -160,15 +161,6 @@ class AgentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return agents
         return agents.filter(pk__in=authorisations.values("agent_id"))
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return sees_all_tenants(request) and super().has_add_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return sees_all_tenants(request) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return sees_all_tenants(request) and super().has_delete_permission(request, obj)
-
     @admin.display(description=_("tenants"))
     def tenant_list(self, agent: Agent) -> str:
         return ", ".join(sorted(a.tenant.code for a in agent.authorisations.all()))
@@ -197,7 +189,7 @@ class SkillAdmin(TenantScopedAdmin):
 
 
 @admin.register(TenantAuthorisation)
-class TenantAuthorisationAdmin(TenantScopedAdmin):
+class TenantAuthorisationAdmin(GlobalWritesMixin, TenantScopedAdmin):
     """Supervisors see who works their tenants; granting access is for those who see every tenant."""
 
     form = TenantAuthorisationForm
@@ -206,12 +198,3 @@ class TenantAuthorisationAdmin(TenantScopedAdmin):
     search_fields = ["agent__user__email", "agent__user__full_name", "tenant__name"]
     autocomplete_fields = ["agent", "tenant", "skills"]
     list_select_related = ["agent__user", "tenant"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return sees_all_tenants(request) and super().has_add_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return sees_all_tenants(request) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return sees_all_tenants(request) and super().has_delete_permission(request, obj)

@@ -114,7 +114,21 @@ def sees_all_tenants(request: HttpRequest) -> bool:
     return bool(getattr(request.user, "sees_all_tenants", False))
 
 
-class AllTenantsOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class GlobalWritesMixin:
+    """Rows that users with a tenant scope may look at but only users who see every tenant may change:
+    agents' profiles and tenant authorisations (granting access is the provider's decision)."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return sees_all_tenants(request) and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return sees_all_tenants(request) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return sees_all_tenants(request) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+class AllTenantsOnlyAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """For rows that span tenants (groups, users, teams): only users who see every tenant.
 
     A supervisor with admin access manages their tenants' data, not the provider's staff list.
@@ -125,12 +139,3 @@ class AllTenantsOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return sees_all_tenants(request) and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return sees_all_tenants(request) and super().has_add_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return sees_all_tenants(request) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return sees_all_tenants(request) and super().has_delete_permission(request, obj)
