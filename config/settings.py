@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "care.realtime",
     "care.contacts",
     "care.tickets",
+    "care.routing",
     "care.connectors",
     "care.desk",
     "care.demo",
@@ -130,6 +131,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "care.connectors.email.imap_tasks.poll_mailboxes",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # Routing's safety net: expired offers, lost step timers, idle agents (care.routing.services).
+    "routing.sweep": {
+        "task": "care.routing.tasks.sweep_routing",
+        "schedule": env_int("ROUTING_SWEEP_SECONDS", 10),
+        "options": {"expires": 9},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")

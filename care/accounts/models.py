@@ -6,6 +6,7 @@ asks this one method.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -235,6 +236,17 @@ class Agent(TimeStampedModel):
     )
     presence_changed_at = models.DateTimeField(_("presence changed"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    accepts_offers = models.BooleanField(
+        _("work is offered"),
+        default=False,
+        help_text=_(
+            "Routing offers this agent each item to accept or decline (the offer times out) instead of "
+            "assigning it directly."
+        ),
+    )
+    # Kept by routing: the strategies order agents by them (round robin, longest idle).
+    last_routed_at = models.DateTimeField(_("last given work"), null=True, blank=True, editable=False)
+    last_released_at = models.DateTimeField(_("last finished work"), null=True, blank=True, editable=False)
     tenants: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         "tenants.Tenant", through="TenantAuthorisation", related_name="agents", verbose_name=_("tenants")
     )
@@ -247,6 +259,36 @@ class Agent(TimeStampedModel):
 
     def __str__(self) -> str:
         return str(self.user)
+
+
+class Shift(models.Model):
+    """A planned working interval of an agent. Agents with no shifts at all are not bound to a plan."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="shifts", verbose_name=_("agent"))
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("shift")
+        verbose_name_plural = _("shifts")
+        ordering = ["agent", "starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="accounts_shift_ends_after_start"
+            )
+        ]
+        indexes = [models.Index(fields=["agent", "starts_at", "ends_at"], name="accounts_shift_agent_time")]
+
+    def __str__(self) -> str:
+        return f"{self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%H:%M}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": _("A shift must end after it starts.")})
+        if self.starts_at and self.ends_at and self.ends_at - self.starts_at > dt.timedelta(hours=16):
+            raise ValidationError({"ends_at": _("A shift lasts at most 16 hours.")})
 
 
 class AgentLanguage(models.Model):

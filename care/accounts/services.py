@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from care.accounts.models import Agent, AgentChannel, AgentLanguage, Presence, Skill, TenantAuthorisation
+from care.accounts.signals import agent_presence_changed
 from care.core.errors import BusinessRuleViolation
 from care.core.languages import validate_language_code
 
@@ -33,6 +34,8 @@ def agent_set_presence(*, agent: Agent, presence: str) -> Agent:
     if not changed:
         Agent.objects.filter(pk=agent.pk).update(last_seen_at=now)
     agent.refresh_from_db(fields=["presence", "presence_changed_at", "last_seen_at", "updated_at"])
+    if changed:
+        agent_presence_changed.send(sender=Agent, agent=agent, presence=presence)
     return agent
 
 

@@ -11,7 +11,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from care.core.languages import validate_language_code, validate_language_codes
+from care.core.languages import Proficiency, validate_language_code, validate_language_codes
 from care.core.models import TenantOwned, TenantOwnedQuerySet, TimeStampedModel
 from care.core.validators import validate_hex_colour, validate_time_zone
 from care.tenants.validators import validate_holiday_region
@@ -71,6 +71,12 @@ class Tenant(TimeStampedModel):
         blank=True,
         validators=[validate_language_codes],
         help_text=_("Languages customers may be served in, as ISO 639-1 codes separated by commas."),
+    )
+    required_proficiency = models.PositiveSmallIntegerField(
+        _("required language level"),
+        choices=Proficiency.choices,
+        default=Proficiency.B2,
+        help_text=_("The least level an agent must have in the customer's language to be given the work."),
     )
     holiday_country = models.CharField(
         _("holiday country"), max_length=2, blank=True, help_text=_("ISO 3166-1 code, e.g. DE.")

@@ -17,6 +17,7 @@ from care.contacts.models import Customer
 from care.core.errors import BusinessRuleViolation
 from care.tickets.html import sanitise_html
 from care.tickets.models import Attachment, Direction, Interaction, Priority, Ticket, TicketEvent, TicketLink
+from care.tickets.signals import ticket_changed
 from care.tickets.status import Status, check_transition
 
 if TYPE_CHECKING:
@@ -28,9 +29,11 @@ if TYPE_CHECKING:
 def _record(
     ticket: Ticket, actor: User | None, kind: str, changes: dict[str, Any] | None = None
 ) -> TicketEvent:
-    return TicketEvent.objects.create(
+    event = TicketEvent.objects.create(
         tenant_id=ticket.tenant_id, ticket=ticket, actor=actor, kind=kind, changes=changes or {}
     )
+    ticket_changed.send(sender=Ticket, ticket=ticket, event=event, actor=actor)
+    return event
 
 
 def _next_ticket_number(tenant_id: int) -> int:
