@@ -577,7 +577,7 @@ def offer_expire(*, item_id: int, now: dt.datetime | None = None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
         item = (
-            QueuedItem.objects.select_for_update(skip_locked=True)
+            QueuedItem.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("offered_to")
             .filter(pk=item_id, state=QueuedItem.State.OFFERED, offer_expires_at__lte=now)
             .first()
