@@ -15,6 +15,7 @@ from care.accounts.signals import agent_presence_changed
 from care.routing.services import (
     _after_commit,
     agent_released,
+    assignment_logged_elsewhere,
     return_unstarted_work,
     routing_dequeue,
     routing_enqueue,
@@ -48,6 +49,7 @@ def follow_ticket(sender: Any, *, ticket: Any, event: TicketEvent, **_: Any) -> 
             routing_dequeue(ticket=ticket)
         if before is not None:
             agent_released(agent_id=before)
+        assignment_logged_elsewhere(ticket=ticket, event=event)
     elif event.kind == TicketEvent.Kind.UPDATED and _QUEUE_FIELDS & set(changes):
         routing_refresh(ticket=ticket)
 

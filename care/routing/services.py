@@ -15,10 +15,12 @@ Every decision is logged as a ``RoutingDecision`` with the step used and every c
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -55,6 +57,53 @@ PULL_WINDOW = 100
 LOGGED_CANDIDATES = 100
 # An item no step applies to (e.g. out of hours, no out-of-hours step) is looked at again after this.
 RECHECK_AFTER = dt.timedelta(seconds=60)
+
+
+# Set while routing itself assigns a ticket, so that the receiver can tell its own assignments from
+# those made elsewhere (the admin's assignee field, a future desk form), which it logs as by hand.
+_routing_assigns: contextvars.ContextVar[bool] = contextvars.ContextVar("routing_assigns", default=False)
+
+
+@contextlib.contextmanager
+def _as_router() -> Iterator[None]:
+    token = _routing_assigns.set(True)
+    try:
+        yield
+    finally:
+        _routing_assigns.reset(token)
+
+
+def _assign(*, ticket: Ticket, agent: Agent | None, actor: User | None) -> Ticket:
+    with _as_router():
+        return ticket_assign(ticket=ticket, agent=agent, actor=actor)
+
+
+def assignment_logged_elsewhere(*, ticket: Ticket, event: TicketEvent) -> None:
+    """Log an assignment made outside routing (e.g. the admin's assignee field) as one by hand."""
+    if _routing_assigns.get() or event.actor_id is None:
+        return
+    before, after = (event.changes or {}).get("assignee", [None, None])
+    now = timezone.now()
+    if after is None:
+        _log(
+            None,
+            ticket,
+            RoutingDecision.Kind.RETURNED,
+            now=now,
+            agent=Agent.objects.filter(pk=before).first(),
+            actor=event.actor,
+            reason=_("unassigned by hand"),
+        )
+    else:
+        _log(
+            None,
+            ticket,
+            RoutingDecision.Kind.MANUAL,
+            now=now,
+            agent=Agent.objects.filter(pk=after).first(),
+            actor=event.actor,
+            reason=_("assigned by hand"),
+        )
 
 
 # --- Scheduling (after commit, robust: the sweep makes up for a lost message) ----------------------
@@ -243,8 +292,11 @@ def _lock_ticket(item: QueuedItem) -> Ticket | None:
 
 
 def _lock_free_agent(agent_id: int) -> Agent | None:
+    # FOR NO KEY UPDATE, not FOR UPDATE: routers still exclude each other, but a transaction that
+    # references the agent (a ticket assigned by hand; its deferred foreign-key check takes KEY SHARE
+    # at commit) does not wait for us while we wait for its ticket, which would be a deadlock.
     return (
-        Agent.objects.select_for_update(skip_locked=True, of=("self",))
+        Agent.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
         .select_related("user", "team")
         .filter(pk=agent_id, presence=Presence.ONLINE, user__is_active=True)
         .first()
@@ -306,7 +358,7 @@ def _give(
         candidates=candidates,
     )
     item.delete()
-    ticket_assign(ticket=ticket, agent=agent, actor=None)
+    _assign(ticket=ticket, agent=agent, actor=None)
     return decision
 
 
@@ -535,7 +587,7 @@ def offer_accept(*, item_id: int, agent: Agent) -> Ticket:
         raise BusinessRuleViolation(_("This ticket no longer waits for an agent."))
     _log(item, ticket, RoutingDecision.Kind.ACCEPTED, now=now, agent=agent, actor=agent.user)
     item.delete()
-    return ticket_assign(ticket=ticket, agent=agent, actor=agent.user)
+    return _assign(ticket=ticket, agent=agent, actor=agent.user)
 
 
 def _withdraw(item: QueuedItem, kind: str, *, now: dt.datetime, actor: User | None, reason: str = "") -> None:
@@ -638,7 +690,7 @@ def return_unstarted_work(*, agent: Agent, actor: User | None = None, reason: st
         if _started(ticket, agent):
             continue
         waiting_since = _original_wait_start(ticket)
-        ticket = ticket_assign(ticket=ticket, agent=None, actor=actor)  # the receiver enqueues it again
+        ticket = _assign(ticket=ticket, agent=None, actor=actor)  # the receiver enqueues it again
         if waiting_since is not None:
             QueuedItem.objects.filter(ticket=ticket).update(enqueued_at=waiting_since)
         queued = QueuedItem.objects.filter(ticket=ticket).first()
@@ -666,7 +718,7 @@ def routing_assign_by_hand(*, ticket: Ticket, agent: Agent | None, actor: User, 
     now = timezone.now()
     if agent is None:
         before = locked.assignee
-        locked = ticket_assign(ticket=locked, agent=None, actor=actor)
+        locked = _assign(ticket=locked, agent=None, actor=actor)
         item = QueuedItem.objects.filter(ticket=locked).first()
         _log(
             item,
@@ -708,7 +760,7 @@ def routing_assign_by_hand(*, ticket: Ticket, agent: Agent | None, actor: User, 
         reason=note or _("assigned by hand"),
         candidates=[{"agent": agent.pk, "name": str(agent), "chosen": True, "rejected": objections}],
     )
-    return ticket_assign(ticket=locked, agent=agent, actor=actor)
+    return _assign(ticket=locked, agent=agent, actor=actor)
 
 
 # --- Safety net -----------------------------------------------------------------------------------

@@ -189,3 +189,16 @@ def test_the_sweep_requeues_lost_work_and_expires_forgotten_offers(tenant_a, onl
     assert _queued(lost)
     assert QueuedItem.objects.get(ticket=offered).state == QueuedItem.State.WAITING
     assert chooser.pk in QueuedItem.objects.get(ticket=offered).declined_by
+
+
+def test_assignments_made_outside_routing_are_logged_as_by_hand(tenant_a, agent, supervisor):
+    ticket = make_ticket(tenant=tenant_a)
+    ticket_assign(ticket=ticket, agent=agent, actor=supervisor.user)  # as the admin's assignee field does
+    ticket_assign(ticket=ticket, agent=None, actor=supervisor.user)
+    logged = list(
+        RoutingDecision.objects.filter(ticket=ticket).order_by("id").values_list("kind", "agent", "actor")
+    )
+    assert logged == [
+        (RoutingDecision.Kind.MANUAL, agent.pk, supervisor.user_id),
+        (RoutingDecision.Kind.RETURNED, agent.pk, supervisor.user_id),
+    ]
