@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,7 +38,7 @@ from care.routing.eligibility import (
     current_load,
     rejections,
 )
-from care.routing.models import QueuedItem, RoutingDecision, StepHours
+from care.routing.models import QueuedItem, RoutingDecision, RoutingStep, StepHours
 from care.routing.rules import QueueRules, StepRule, TenantRules, rules_for_tenants
 from care.routing.strategies import strategy_for
 from care.tenants.calendar import ServiceCalendar, calendar_of
@@ -511,6 +511,12 @@ def route_for_agent(*, agent_id: int, now: dt.datetime | None = None) -> Routing
                 state=QueuedItem.State.WAITING,
                 tenant_id__in=list(profile.skills_by_tenant),
                 channel__in=spare,
+            )
+            # Work in a language the agent does not speak is skipped, unless its queue has a
+            # fallback-language step: the window is then filled with work they might take.
+            .filter(
+                Q(language__in=list(profile.languages))
+                | Q(queue_id__in=RoutingStep.objects.exclude(language="").values("queue_id"))
             )
             .exclude(declined_by__contains=[agent.pk])
             .select_related("tenant")

@@ -202,3 +202,15 @@ def test_assignments_made_outside_routing_are_logged_as_by_hand(tenant_a, agent,
         (RoutingDecision.Kind.MANUAL, agent.pk, supervisor.user_id),
         (RoutingDecision.Kind.RETURNED, agent.pk, supervisor.user_id),
     ]
+
+
+def test_a_freed_agent_finds_work_behind_many_items_in_languages_they_do_not_speak(tenant_a, online_agent):
+    from care.routing.services import PULL_WINDOW
+
+    agent = online_agent(tenants=[tenant_a], languages=(("de", 7),), presence=Presence.AWAY)
+    soon = timezone.now() + dt.timedelta(minutes=5)
+    for _ in range(PULL_WINDOW + 5):
+        make_ticket(tenant=tenant_a, language="fr", sla_due_at=soon)
+    german = make_ticket(tenant=tenant_a, language="de", sla_due_at=soon + dt.timedelta(hours=1))
+    agent_set_presence(agent=agent, presence=Presence.ONLINE)
+    assert route_for_agent(agent_id=agent.pk).ticket_id == german.pk
