@@ -1,4 +1,4 @@
-"""Demo data: five client companies, their agents, customers and a few hundred tickets.
+"""Demo data: five client companies, their agents and routing, customers and a few hundred tickets.
 
 ``seed_demo()`` builds the same world on every machine (fixed random seeds, one per tenant) and is
 idempotent: rows are found by natural keys (tenant code, email, identity, ``demo-…`` external ids) and

@@ -42,6 +42,7 @@ from care.demo.data import (
     LAST_NAMES,
     MAIL_DOMAINS,
     NOTES,
+    ROUTING,
     SEED,
     SUPERVISORS_GROUP,
     TEAMS,
@@ -49,8 +50,10 @@ from care.demo.data import (
     TEXTS,
     URGENT_TAGS,
     AgentSpec,
+    QueueSpec,
     TenantSpec,
 )
+from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue, RoutingStep
 from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup
 from care.tickets.models import Direction, Interaction, Priority, Ticket, TicketEvent
 from care.tickets.services import interaction_add, ticket_assign, ticket_change_status, ticket_create
@@ -163,6 +166,7 @@ def seed_demo(*, now: dt.datetime | None = None) -> Summary:
     tenants = _ensure_tenants()
     agents, teams = _ensure_people(tenants)
     _ensure_supervisors_group([agents["supervisor@care.example"].user])
+    _ensure_routing(tenants, teams)  # before the tickets: creating one queues it in its matching queue
     created = found = 0
     for spec in TENANTS:
         made, existing = _ensure_tickets(spec, tenant=tenants[spec.code], agents=agents, teams=teams, now=now)
@@ -185,6 +189,8 @@ def demo_counts() -> dict[str, int]:
         "interactions": Interaction,
         "ticket events": TicketEvent,
         "mailboxes": Mailbox,
+        "routing queues": RoutingQueue,
+        "routing steps": RoutingStep,
     }
     return {label: int(model.objects.count()) for label, model in models.items()}
 
@@ -354,7 +360,9 @@ def _ensure_people(tenants: dict[str, Tenant]) -> tuple[dict[str, Agent], dict[s
 def _ensure_agent(
     spec: AgentSpec, *, user: User, team: Team, tenants: dict[str, Tenant], skills: dict[str, list[Skill]]
 ) -> Agent:
-    agent, _created = Agent.objects.update_or_create(user=user, defaults={"team": team})
+    agent, _created = Agent.objects.update_or_create(
+        user=user, defaults={"team": team, "accepts_offers": spec.accepts_offers}
+    )
     for language, level in spec.languages:
         agent_set_language(agent=agent, language=language, proficiency=level)
     for channel, capacity in spec.channels:
@@ -390,6 +398,58 @@ def _ensure_supervisors_group(members: list[User]) -> Group:
     for user in members:
         user.groups.add(group)
     return group
+
+
+# --- Routing -------------------------------------------------------------------------------------
+
+
+def _ensure_routing(tenants: dict[str, Tenant], teams: dict[str, Team]) -> list[RoutingQueue]:
+    """The queues and steps of ``ROUTING``, checked by the rules the admin applies (``full_clean``).
+
+    Found by tenant and name (queues) and by position (steps); every run sets them as the table says.
+    Overflow targets are linked in a second pass, once every queue exists.
+    """
+    skills = {
+        (skill.tenant_id, skill.code): skill for skill in Skill.objects.filter(tenant__in=tenants.values())
+    }
+    positions: dict[str, int] = {}
+    queues: dict[tuple[str, str], RoutingQueue] = {}
+    for spec in ROUTING:
+        tenant = tenants[spec.tenant]
+        queue = RoutingQueue.objects.filter(tenant=tenant, name=spec.name).first() or RoutingQueue(
+            tenant=tenant, name=spec.name
+        )
+        queue.position = positions[spec.tenant] = positions.get(spec.tenant, -1) + 1
+        queue.tags = list(spec.tags)
+        queue.required_skill = skills[tenant.pk, spec.skill] if spec.skill else None
+        queue.is_active = True
+        if queue.pk is None:
+            queue.overflow_queue, queue.overflow_after_seconds = None, None
+        queue.full_clean()
+        queue.save()
+        queues[spec.tenant, spec.name] = queue
+    for spec in ROUTING:
+        queue = queues[spec.tenant, spec.name]
+        queue.overflow_queue = queues[spec.tenant, spec.overflow_to] if spec.overflow_to else None
+        queue.overflow_after_seconds = spec.overflow_after_seconds
+        queue.full_clean()
+        queue.save(update_fields=["overflow_queue", "overflow_after_seconds", "updated_at"])
+        _ensure_steps(queue, spec, teams)
+    return list(queues.values())
+
+
+def _ensure_steps(queue: RoutingQueue, spec: QueueSpec, teams: dict[str, Team]) -> None:
+    existing = {step.position: step for step in RoutingStep.objects.filter(queue=queue).order_by("-pk")}
+    for position, step_spec in enumerate(spec.steps):
+        step = existing.get(position) or RoutingStep(queue=queue, position=position)
+        step.after_seconds = step_spec.after_seconds
+        step.hours = step_spec.hours
+        step.team_kind = step_spec.team_kind
+        step.team = teams[step_spec.team] if step_spec.team else None
+        step.language = step_spec.language
+        step.min_proficiency = step_spec.level
+        step.full_clean()
+        step.save()
 
 
 # --- Customers and tickets -----------------------------------------------------------------------
@@ -505,7 +565,7 @@ def _status_for_age(rng: random.Random, age: dt.timedelta) -> str:
 
 def _pick_agent(rng: random.Random, code: str, language: str) -> AgentSpec:
     """An agent authorised for the tenant who speaks the ticket's language well (B2 or better)."""
-    authorised = [spec for spec in AGENTS if code in spec.tenants]
+    authorised = [spec for spec in AGENTS if code in spec.tenants and spec.in_history]
     fluent = [spec for spec in authorised if dict(spec.languages).get(language, 0) >= Proficiency.B2]
     return rng.choice(fluent or authorised)
 
@@ -705,6 +765,20 @@ def _backdate(done: list[tuple[Ticket, TicketPlan]], new_customer_ids: list[int]
     customer_since = Customer.objects.filter(pk=OuterRef("customer_id")).values("created_at")[:1]
     Identity.objects.filter(customer_id__in=new_customer_ids).update(
         created_at=Subquery(customer_since), updated_at=Subquery(customer_since)
+    )
+    # Routing logged the plan's assignments (agents taking tickets themselves) as by hand: date them too.
+    assigned_at = (
+        TicketEvent.objects.filter(ticket=OuterRef("ticket_id"), kind=TicketEvent.Kind.ASSIGNED)
+        .order_by("created_at", "id")
+        .values("created_at")[:1]
+    )
+    RoutingDecision.objects.filter(ticket_id__in=plans, kind=RoutingDecision.Kind.MANUAL).update(
+        created_at=Subquery(assigned_at), updated_at=Subquery(assigned_at)
+    )
+    # What still waits for an agent has waited since the customer wrote, not since the seeding queued it.
+    opened = Ticket.objects.filter(pk=OuterRef("ticket_id")).values("created_at")[:1]
+    QueuedItem.objects.filter(ticket_id__in=plans).update(
+        enqueued_at=Subquery(opened), queue_entered_at=Subquery(opened)
     )
 
 

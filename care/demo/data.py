@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from care.accounts.models import Role, Team
 from care.contacts.identities import SocialPlatform
 from care.core.channels import Channel
+from care.core.languages import Proficiency
+from care.routing.models import StepHours, TeamKind
 from care.tenants.models import Guideline
 
 SEED = 20250401
@@ -191,6 +193,10 @@ class AgentSpec:
     role: str = Role.AGENT
     is_staff: bool = False
     ui_language: str = "en"
+    accepts_offers: bool = False  # routing offers work to accept or decline instead of assigning it
+    # False: joined after the demo's month of history, so no past ticket is theirs. Keeps the tickets
+    # (drawn from the list of agents) the same as before the agent was added.
+    in_history: bool = True
 
 
 AGENTS = (
@@ -205,8 +211,10 @@ AGENTS = (
               "on_call", ((Channel.PHONE, None), (Channel.EMAIL, 6)), ui_language="de"),
     AgentSpec("lukas@care.example", "Lukas Hoffmann", IN_HOUSE, (("de", 7), ("en", 5), ("pl", 3)), ("SWN",),
               "away", _WRITTEN, ui_language="de"),
+    # TeleSol's Spanish first line: room for the demo's waiting Spanish email and a few more by hand.
     AgentSpec("lucia@care.example", "Lucía Fernández", CENTER, (("es", 7), ("en", 5), ("fr", 4)),
-              ("TSOL", "HUDS", "CATS"), "online"),
+              ("TSOL", "HUDS", "CATS"), "online", ((Channel.PHONE, None), (Channel.EMAIL, 14),
+                                                  (Channel.SOCIAL, None))),
     AgentSpec("pierre@care.example", "Pierre Dubois", CENTER, (("fr", 7), ("es", 5), ("en", 5)), ("TSOL",),
               "offline"),
     AgentSpec("sanne@care.example", "Sanne de Vries", CENTER, (("nl", 7), ("en", 6), ("de", 5)), ("KOOP",),
@@ -216,13 +224,72 @@ AGENTS = (
     AgentSpec("kasia@care.example", "Katarzyna Nowak", CENTER, (("pl", 7), ("de", 5), ("en", 5)),
               ("SWN", "KOOP"), "away", ui_language="de"),
     AgentSpec("emily@care.example", "Emily Carter", NIGHT, (("en", 7), ("es", 4)), ("HUDS", "CATS"),
-              "online"),
+              "online", accepts_offers=True),
     AgentSpec("ayse@care.example", "Ayşe Demir", NIGHT, (("tr", 7), ("de", 6), ("en", 5), ("nl", 3)),
               ("SWN", "KOOP", "HUDS", "CATS"), "online", ui_language="de"),
     AgentSpec("carlos@care.example", "Carlos Ruiz", NIGHT, (("es", 7), ("en", 6)), ("TSOL", "HUDS", "CATS"),
               "offline", _WRITTEN),
     AgentSpec("tomasz@care.example", "Tomasz Kowalski", NIGHT, (("pl", 7), ("en", 5), ("de", 4)),
               ("SWN", "KOOP", "HUDS", "CATS"), "offline"),
+    # TeleSol's English fallback: writes English only, so Spanish work reaches her only through the
+    # fallback step of TeleSol's routing.
+    AgentSpec("olivia@care.example", "Olivia Hughes", CENTER, (("en", 7),), ("TSOL",), "online", _WRITTEN,
+              in_history=False),
+)
+
+# --- Routing -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+    after_seconds: int
+    hours: str = StepHours.ANY
+    team_kind: str = TeamKind.ANY
+    team: str = ""  # a team's name: only its agents
+    language: str = ""  # a fallback language the tenant serves; "" the customer's language
+    level: int | None = None  # the least proficiency; None the tenant's required level
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueSpec:
+    tenant: str
+    name: str
+    steps: tuple[StepSpec, ...]
+    tags: tuple[str, ...] = ()
+    skill: str = ""  # code of the tenant's skill the queue requires
+    overflow_to: str = ""  # name of another queue of the same tenant
+    overflow_after_seconds: int | None = None
+
+
+_OPEN, _CLOSED = StepHours.OPEN, StepHours.CLOSED
+_NATIVE, _B2 = Proficiency.NATIVE, Proficiency.B2
+_NIGHT_SHIFT = StepSpec(0, _CLOSED, team=NIGHT)  # outside service hours straight to the night pool
+
+# A tenant's queues in matching order (the first that matches a ticket takes it). Within a queue the
+# steps widen with waiting time: natives first, then anyone at B2, then the provider or a fallback.
+ROUTING = (
+    QueueSpec("SWN", "Kundenservice", (
+        StepSpec(0, _OPEN, TeamKind.IN_HOUSE, level=_NATIVE),
+        StepSpec(30, _OPEN, TeamKind.IN_HOUSE, level=_B2),
+        StepSpec(60, _OPEN, TeamKind.PROVIDER),
+        _NIGHT_SHIFT,
+    )),
+    QueueSpec("TSOL", "Facturación", (StepSpec(0, _OPEN, team=CENTER), _NIGHT_SHIFT), tags=("billing",),
+              skill="facturacion", overflow_to="Atención al cliente", overflow_after_seconds=120),
+    QueueSpec("TSOL", "Atención al cliente", (
+        StepSpec(0, _OPEN, team=CENTER, level=_NATIVE),
+        StepSpec(30, _OPEN, level=_B2),
+        StepSpec(120, _OPEN, language="en", level=_B2),
+        _NIGHT_SHIFT,
+    )),
+    QueueSpec("KOOP", "Klantenservice", (
+        StepSpec(0, _OPEN, team=CENTER, level=_NATIVE),
+        StepSpec(30, _OPEN, level=_B2),
+        _NIGHT_SHIFT,
+    )),
+    # The joint venture's daytime is Europe's night: the night pool first, then anyone authorised.
+    QueueSpec("HUDS", "Customer service", (StepSpec(0, team=NIGHT), StepSpec(60))),
+    QueueSpec("CATS", "Guest help", (StepSpec(0, team=NIGHT), StepSpec(60))),
 )
 
 # --- What customers write, and what agents answer ------------------------------------------------

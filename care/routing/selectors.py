@@ -9,8 +9,19 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from care.accounts.models import Agent
 from care.routing.models import QueuedItem, RoutingDecision
 from care.tickets.models import Ticket
+
+
+def offers_for_agent(*, user: Any, agent: Agent) -> QuerySet[QueuedItem]:
+    """The agent's offers that have not timed out, of tenants the user still sees; one query."""
+    return (
+        QueuedItem.objects.visible_to(user)
+        .filter(offered_to=agent, state=QueuedItem.State.OFFERED, offer_expires_at__gt=timezone.now())
+        .select_related("ticket__tenant")
+        .order_by("offer_expires_at", "pk")
+    )
 
 
 def decisions_for_ticket(ticket: Ticket) -> QuerySet[RoutingDecision]:

@@ -9,6 +9,11 @@ Concurrency (several workers route at once):
   Second locks are always ``SKIP LOCKED``, so the two paths cannot deadlock.
 - Ticket services announce changes inside their transaction (``tickets.signals.ticket_changed``);
   the receivers here only insert rows or touch items with ``SKIP LOCKED``, never waiting on a router.
+- Every lock names ``of=("self",)``: ``QueuedItem``'s default ordering joins the tenant, and a bare
+  ``FOR UPDATE`` would lock the tenant row too (so ``SKIP LOCKED`` would skip every item of a tenant
+  while one of them is being routed). The agent is locked ``FOR NO KEY UPDATE``: a transaction that
+  assigns a ticket to that agent (its deferred foreign-key check takes ``KEY SHARE`` at commit) must
+  not wait for a router that waits for the ticket.
 
 Every decision is logged as a ``RoutingDecision`` with the step used and every candidate's reasons.
 """
@@ -162,7 +167,7 @@ def routing_enqueue(*, ticket: Ticket, enqueued_at: dt.datetime | None = None) -
 
 def routing_dequeue(*, ticket: Ticket) -> int:
     """Drop the ticket's queued item, unless a router holds it (it will see the ticket and drop it)."""
-    items = QueuedItem.objects.select_for_update(skip_locked=True).filter(ticket=ticket)
+    items = QueuedItem.objects.select_for_update(skip_locked=True, of=("self",)).filter(ticket=ticket)
     deleted, _rows = QueuedItem.objects.filter(pk__in=list(items.values_list("pk", flat=True))).delete()
     return deleted
 
@@ -170,7 +175,9 @@ def routing_dequeue(*, ticket: Ticket) -> int:
 def routing_refresh(*, ticket: Ticket) -> None:
     """Copy the fields queues sort and match on after the ticket changed (priority, language, SLA)."""
     QueuedItem.objects.filter(
-        pk__in=QueuedItem.objects.select_for_update(skip_locked=True).filter(ticket=ticket).values("pk")
+        pk__in=QueuedItem.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(ticket=ticket)
+        .values("pk")
     ).update(priority=ticket.priority, language=ticket.language, sla_due_at=ticket.sla_due_at)
 
 
@@ -395,7 +402,7 @@ def route_item(*, item_id: int, now: dt.datetime | None = None) -> RoutingDecisi
     """
     with transaction.atomic():
         item = (
-            QueuedItem.objects.select_for_update(skip_locked=True)
+            QueuedItem.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk=item_id, state=QueuedItem.State.WAITING)
             .first()
         )
@@ -546,7 +553,7 @@ def route_for_agent(*, agent_id: int, now: dt.datetime | None = None) -> Routing
                 if rejections(facts, need):
                     continue
                 locked = (
-                    QueuedItem.objects.select_for_update(skip_locked=True)
+                    QueuedItem.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(pk=item.pk, state=QueuedItem.State.WAITING)
                     .first()
                 )
@@ -573,27 +580,30 @@ def route_for_agent(*, agent_id: int, now: dt.datetime | None = None) -> Routing
 
 
 def _locked_offer(item_id: int, agent: Agent) -> QueuedItem:
-    item = QueuedItem.objects.select_for_update().filter(pk=item_id).first()
+    item = QueuedItem.objects.select_for_update(of=("self",)).filter(pk=item_id).first()
     if item is None or item.state != QueuedItem.State.OFFERED or item.offered_to_id != agent.pk:
         raise BusinessRuleViolation(_("This offer is no longer open."))
     return item
 
 
-@transaction.atomic
 def offer_accept(*, item_id: int, agent: Agent) -> Ticket:
     """The agent takes the offered work: it is assigned to them."""
-    item = _locked_offer(item_id, agent)
-    now = timezone.now()
-    assert item.offer_expires_at is not None  # noqa: S101 - an offered item has an expiry (constraint)
-    if item.offer_expires_at <= now:
-        raise BusinessRuleViolation(_("The offer timed out; the work went back to the queue."))
-    ticket = Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=item.ticket_id)
-    if ticket.status not in ACTIONABLE or ticket.assignee_id is not None:
-        item.delete()
-        raise BusinessRuleViolation(_("This ticket no longer waits for an agent."))
-    _log(item, ticket, RoutingDecision.Kind.ACCEPTED, now=now, agent=agent, actor=agent.user)
-    item.delete()
-    return _assign(ticket=ticket, agent=agent, actor=agent.user)
+    with transaction.atomic():
+        item = _locked_offer(item_id, agent)
+        now = timezone.now()
+        assert item.offer_expires_at is not None  # noqa: S101 - an offered item has an expiry (constraint)
+        if item.offer_expires_at <= now:
+            raise BusinessRuleViolation(_("The offer timed out; the work went back to the queue."))
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=item.ticket_id)
+        )
+        still_waits = ticket.status in ACTIONABLE and ticket.assignee_id is None
+        if still_waits:
+            _log(item, ticket, RoutingDecision.Kind.ACCEPTED, now=now, agent=agent, actor=agent.user)
+        item.delete()  # committed either way: an offer of work that no longer waits must not expire later
+        if still_waits:
+            return _assign(ticket=ticket, agent=agent, actor=agent.user)
+    raise BusinessRuleViolation(_("This ticket no longer waits for an agent."))
 
 
 def _withdraw(item: QueuedItem, kind: str, *, now: dt.datetime, actor: User | None, reason: str = "") -> None:
@@ -684,7 +694,7 @@ def return_unstarted_work(*, agent: Agent, actor: User | None = None, reason: st
     now = timezone.now()
     reason = reason or _("the agent went offline")
     count = 0
-    for item in QueuedItem.objects.select_for_update(skip_locked=True).filter(
+    for item in QueuedItem.objects.select_for_update(skip_locked=True, of=("self",)).filter(
         offered_to=agent, state=QueuedItem.State.OFFERED
     ):
         _withdraw(item, RoutingDecision.Kind.RETURNED, now=now, actor=actor, reason=reason)

@@ -94,3 +94,11 @@ def test_an_offer_for_a_ticket_solved_meanwhile_is_gone(offered):
     assert not QueuedItem.objects.filter(pk=item.pk).exists()
     with pytest.raises(BusinessRuleViolation):
         offer_accept(item_id=item.pk, agent=chooser)
+
+
+def test_accepting_an_offer_for_work_taken_meanwhile_is_refused_and_the_offer_is_gone(offered, tenant_a, agent):
+    chooser, ticket, item = offered
+    Ticket.objects.filter(pk=ticket.pk).update(assignee=agent)  # taken by some other path
+    with pytest.raises(BusinessRuleViolation, match="no longer waits"):
+        offer_accept(item_id=item.pk, agent=chooser)
+    assert not QueuedItem.objects.filter(pk=item.pk).exists()  # and will not time out later
