@@ -92,6 +92,11 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         f"DATABASE_URL must point to PostgreSQL, got {DATABASES['default']['ENGINE']}."
     )
 DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", "test_care")}
+# No JIT compiling: it pays off for long analytic queries, not Care's short ones. With it on, the
+# planner's estimates for routing's per-agent subqueries on a large database trigger about 0.6 s of
+# compiling for a 2 ms query (docs/performance.md, "Routing").
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -17,6 +17,7 @@ from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
 from care.connectors.services import inbound_store
 from care.contacts.models import Customer, Identity
 from care.core.channels import Channel
+from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue, RoutingStep
 from care.tenants.models import Guideline, ServiceHours, Tenant
 from care.tickets.models import Attachment, Direction, Interaction, Ticket, TicketEvent, TicketLink
 from care.tickets.services import attachment_store, interaction_add, ticket_link
@@ -24,6 +25,9 @@ from tests.factories.accounts import UserFactory, make_agent
 from tests.factories.contacts import CustomerFactory, IdentityFactory
 from tests.factories.tenants import TenantFactory
 from tests.factories.tickets import make_ticket
+
+# The real-worker fixtures (``broker``, ``celery_worker``) for every end-to-end test.
+pytest_plugins = ["tests.celery_e2e"]
 
 
 @pytest.fixture
@@ -75,6 +79,11 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
     Names and texts carry the tenant's code, so a page that shows another tenant's row is easy to spot.
     """
     code = tenant.code
+    # Before the tickets: creating a ticket queues it (routing's receiver) in its matching queue.
+    queue = RoutingQueue.objects.create(
+        tenant=tenant, name=f"{code} first line", languages=[tenant.default_language]
+    )
+    RoutingStep.objects.create(queue=queue, after_seconds=0)
     customer = CustomerFactory(tenant=tenant, display_name=f"{code} customer")
     identity = IdentityFactory(customer=customer, value=f"someone@{tenant.slug}.test")
     ticket = make_ticket(tenant=tenant, customer=customer, subject=f"{code} ticket")
@@ -128,6 +137,17 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         Guideline: Guideline.objects.create(tenant=tenant, title=f"{code} greeting", body="Hello"),
         ServiceHours: ServiceHours.objects.create(
             tenant=tenant, weekday=0, opens_at=dt.time(8), closes_at=dt.time(18)
+        ),
+        RoutingQueue: queue,
+        QueuedItem: QueuedItem.objects.get(ticket=ticket),
+        RoutingDecision: RoutingDecision.objects.create(
+            tenant=tenant,
+            ticket=ticket,
+            kind=RoutingDecision.Kind.WAITING,
+            queue_name=queue.name,
+            step=str(queue.steps.get()),
+            reason=f"{code} nobody free",
+            candidates=[{"agent": 0, "name": f"{code} candidate", "rejected": ["is offline"]}],
         ),
     }
 

@@ -9,6 +9,7 @@ from django.db import connections
 from care.accounts.models import Skill, TenantAuthorisation
 from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
 from care.contacts.models import Customer, Identity
+from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue
 from care.tenants.models import Guideline, ServiceHours
 from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent, TicketLink
 
@@ -29,6 +30,9 @@ TENANT_OWNED_MODELS = [
     Mailbox,
     InboundMessage,
     OutboundDelivery,
+    RoutingQueue,
+    QueuedItem,
+    RoutingDecision,
 ]
 
 
@@ -66,3 +70,8 @@ def drop_celery_pools(app) -> None:
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
+    # kombu keeps its own registry of connection and producer pools per broker URL: a pool closed
+    # above would otherwise be handed out again to the next test that uses the same URL.
+    import kombu.pools
+
+    kombu.pools.reset()

@@ -8,14 +8,17 @@ Pages are found through ``admin.site._registry``, so a newly registered model is
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from care.accounts.models import Agent, Role, Team, User
+from care.accounts.models import Agent, Role, Shift, Team, User
 from care.contacts.models import Customer, Identity
 from care.contacts.services import customers_merge
 from care.core.languages import Proficiency
@@ -65,6 +68,8 @@ def every_model_row(tenant_rows, tenant_a, admin_user, agent):
     group = TenantGroupFactory(name="Nordic JV", slug="nordic-jv")
     Group.objects.create(name="Supervisors")
     Tenant.objects.filter(pk=tenant_a.pk).update(group=group)
+    now = timezone.now()
+    Shift.objects.create(agent=agent, starts_at=now, ends_at=now + dt.timedelta(hours=8))
     rows = {}
     for model in REGISTERED:
         row = model._default_manager.order_by("pk").first()

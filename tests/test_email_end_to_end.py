@@ -18,22 +18,16 @@ flushed.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 import sys
 import threading
-import uuid
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
-import redis
 from aiosmtpd.controller import Controller
-from django.conf import settings as django_settings
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from care.connectors.email.outbound import email_reply
@@ -41,14 +35,12 @@ from care.connectors.models import DeliveryStatus, InboundMessage, InboundStatus
 from care.contacts.models import Identity
 from care.tickets.models import Direction, Ticket
 from care.tickets.status import Status
+from tests.celery_e2e import WORKER_START_TIMEOUT, worker_env
 from tests.factories.accounts import make_agent
 from tests.factories.contacts import CustomerFactory, IdentityFactory
 from tests.factories.tenants import TenantFactory
-from tests.helpers import drop_celery_pools
 from tests.processes import ManagedProcess, ProcessError, celery_worker_command, running, wait_until
 
-E2E_REDIS_DB = 9
-WORKER_START_TIMEOUT = 30.0
 STEP_TIMEOUT = 20.0
 CUSTOMER = "anna.schmidt@example.com"
 MAILBOX = "kundenservice@stadtwerke-nord.test"
@@ -105,66 +97,6 @@ def smtp_server():
 # --- broker, database, worker -------------------------------------------------------------------
 
 
-def _redis_url(db: int) -> str:
-    """This machine's Redis (the one the settings use), logical database ``db``."""
-    parts = urlsplit(django_settings.CELERY_BROKER_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
-
-
-def _database_url() -> str:
-    """A URL of the test database this test runs in (pytest-django created it; the name varies)."""
-    params = connection.settings_dict
-    user = quote(params["USER"] or "", safe="")
-    password = quote(params["PASSWORD"] or "", safe="")
-    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = quote(params["HOST"] or "", safe="")  # a socket directory is quoted as dj-database-url expects
-    port = f":{params['PORT']}" if params["PORT"] else ""
-    return f"postgres://{credentials}{host}{port}/{quote(params['NAME'], safe='')}"
-
-
-@pytest.fixture
-def broker(monkeypatch):
-    """This process publishes to the run's own queue in the E2E Redis database; restored afterwards.
-
-    The Celery app read its configuration at import: its broker URL and default queue are changed
-    on ``app.conf`` (``CELERY_BROKER_URL`` in the environment would win over it, so it is set too)
-    and its cached connection and producer pools dropped, before and after.
-    """
-    from config.celery import app
-
-    url = _redis_url(E2E_REDIS_DB)
-    queue = f"care-e2e-{uuid.uuid4().hex[:12]}"
-    client = redis.Redis.from_url(url, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {url} does not answer ({exc}); the end-to-end test needs it.")
-
-    keys = ("broker_url", "task_default_queue", "task_always_eager")
-    saved = {key: app.conf[key] for key in keys}
-
-    def drop_pools() -> None:
-        drop_celery_pools(app)
-
-    monkeypatch.setenv("CELERY_BROKER_URL", url)
-    monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
-    monkeypatch.delenv("CELERY_BROKER_READ_URL", raising=False)
-    drop_pools()
-    app.conf.update(broker_url=url, task_default_queue=queue, task_always_eager=False)
-    with app.connection_for_write() as publishing:
-        assert publishing.as_uri().endswith(f"/{E2E_REDIS_DB}"), publishing.as_uri()
-    try:
-        yield url, queue
-    finally:
-        drop_pools()
-        app.conf.update(saved)
-        # The queue, its exchange's bindings (kombu names them after the queue here): this run's keys.
-        leftovers = list(client.scan_iter(match=f"*{queue}*"))
-        if leftovers:
-            client.delete(*leftovers)
-        client.close()
-
-
 @pytest.fixture
 def worker(transactional_db, broker, smtp_server, media_root, tmp_path):
     """A real Celery worker on the test database, the E2E broker queue and the loopback SMTP server.
@@ -174,17 +106,11 @@ def worker(transactional_db, broker, smtp_server, media_root, tmp_path):
     broker_url, queue = broker
     _collector, smtp_port = smtp_server
     hostname = f"{queue}@{socket.gethostname()}"
-    args, extra_env = celery_worker_command(queue=queue, hostname=hostname, python=sys.executable)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
-    env.update(
-        extra_env,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or "test-not-secret",
-        DJANGO_DEBUG="0",
-        DATABASE_URL=_database_url(),
-        REDIS_URL=broker_url,
-        CELERY_BROKER_URL=broker_url,
-        CARE_RUN_DIR=str(tmp_path / "run"),
+    args, _queue_env = celery_worker_command(queue=queue, hostname=hostname, python=sys.executable)
+    env = worker_env(
+        broker_url=broker_url,
+        queue=queue,
+        run_dir=tmp_path / "run",
         DJANGO_MEDIA_ROOT=str(media_root),
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
         EMAIL_HOST="127.0.0.1",
@@ -194,7 +120,6 @@ def worker(transactional_db, broker, smtp_server, media_root, tmp_path):
         EMAIL_HOST_USER="",
         EMAIL_HOST_PASSWORD="",
         EMAIL_TIMEOUT="5",
-        PYTHONUNBUFFERED="1",
     )
     process = ManagedProcess("celery worker", args, env=env, log_path=tmp_path / "worker.log")
     with running(process):

@@ -7,9 +7,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
-from django.db.models import Prefetch, QuerySet
+from django.db import transaction
+from django.db.models import ForeignKey, Prefetch, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from care.accounts.models import (
@@ -17,11 +17,13 @@ from care.accounts.models import (
     AgentChannel,
     AgentLanguage,
     Presence,
+    Shift,
     Skill,
     Team,
     TenantAuthorisation,
     User,
 )
+from care.accounts.services import agent_set_presence
 from care.core.admin import (
     AllTenantsOnlyAdmin,
     GlobalWritesMixin,
@@ -124,10 +126,26 @@ class TenantAuthorisationInline(TenantScopedInline):
     autocomplete_fields = ["tenant", "skills"]
 
 
+class ShiftInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Shift
+    fields = ["starts_at", "ends_at", "note"]
+    extra = 0
+    ordering = ["-starts_at"]
+
+
 class AgentForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Agent
-        fields = ["user", "team", "presence"]
+        fields = ["user", "team", "presence", "accepts_offers"]
+
+
+def _agents_visible_to(request: HttpRequest) -> QuerySet[Agent]:
+    """The agents authorised for a tenant the user sees (every agent for those who see every tenant)."""
+    if sees_all_tenants(request):
+        return Agent.objects.all()
+    return Agent.objects.filter(
+        pk__in=TenantAuthorisation.objects.visible_to(request.user).values("agent_id")
+    )
 
 
 @admin.register(Agent)
@@ -145,7 +163,7 @@ class AgentAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     search_fields = ["user__email", "user__full_name"]
     autocomplete_fields = ["user", "team"]
-    inlines = [AgentLanguageInline, AgentChannelInline, TenantAuthorisationInline]
+    inlines = [AgentLanguageInline, AgentChannelInline, TenantAuthorisationInline, ShiftInline]
     actions = ["set_offline"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
@@ -161,6 +179,15 @@ class AgentAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             return agents
         return agents.filter(pk__in=authorisations.values("agent_id"))
 
+    def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
+        # Presence changes go through the service, whose signal lets routing react (an agent set
+        # offline gets their unstarted work taken back; one set online is offered work).
+        wanted = obj.presence
+        obj.presence = form.initial.get("presence", Presence.OFFLINE) if change else Presence.OFFLINE
+        super().save_model(request, obj, form, change)
+        if wanted != obj.presence:
+            agent_set_presence(agent=obj, presence=wanted)
+
     @admin.display(description=_("tenants"))
     def tenant_list(self, agent: Agent) -> str:
         return ", ".join(sorted(a.tenant.code for a in agent.authorisations.all()))
@@ -173,10 +200,39 @@ class AgentAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description=_("Set selected agents offline"), permissions=["change"])
     def set_offline(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
-        count = queryset.exclude(presence=Presence.OFFLINE).update(
-            presence=Presence.OFFLINE, presence_changed_at=timezone.now()
-        )
+        # One by one through the service, so that routing takes back each agent's unstarted work.
+        count = 0
+        for agent in queryset.exclude(presence=Presence.OFFLINE).order_by("pk"):
+            with transaction.atomic():
+                agent_set_presence(agent=agent, presence=Presence.OFFLINE)
+            count += 1
         self.message_user(request, _("%(count)d agents set offline.") % {"count": count})
+
+
+@admin.register(Shift)
+class ShiftAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Shifts of the agents the user sees (like the agents' page); planning them is for those who
+    see every tenant, as an agent's shift binds them for all their tenants."""
+
+    list_display = ["agent", "starts_at", "ends_at", "note"]
+    list_filter = ["starts_at", ("agent__team", ScopedRelatedFieldListFilter)]
+    search_fields = ["agent__user__email", "agent__user__full_name", "note"]
+    autocomplete_fields = ["agent"]
+    list_select_related = ["agent__user"]
+    ordering = ["-starts_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Shift]:
+        shifts: QuerySet[Shift] = super().get_queryset(request)
+        if sees_all_tenants(request):
+            return shifts
+        return shifts.filter(agent__in=_agents_visible_to(request))
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        if db_field.name == "agent":
+            kwargs["queryset"] = _agents_visible_to(request).select_related("user")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Skill)

@@ -384,6 +384,9 @@ SUPERVISOR_CHANGES = (
     "tenants.guideline",
     "tenants.servicehours",
     "connectors.mailbox",
+    "routing.routingqueue",
+    "routing.routingstep",
+    "routing.queueditem",
 )
 
 

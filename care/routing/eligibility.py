@@ -170,9 +170,13 @@ def agent_facts(
 
     Only authorised agents are considered at all; who is not trained for a tenant is not a candidate.
     """
+    # order_by(): the models' default ordering ("agent", i.e. the agent's user's email) would join
+    # agent and user inside every subquery, once per agent: the query would grow with agents squared.
     language_levels = {
         f"level_{code}": Subquery(
-            AgentLanguage.objects.filter(agent=OuterRef("pk"), language=code).values("proficiency")[:1]
+            AgentLanguage.objects.filter(agent=OuterRef("pk"), language=code)
+            .order_by()
+            .values("proficiency")[:1]
         )
         for code in sorted(set(languages))
     }
@@ -191,7 +195,9 @@ def agent_facts(
         Agent.objects.filter(Q(authorisations__tenant_id=tenant_id), user__is_active=True, team__isnull=False)
         .annotate(
             capacity=Subquery(
-                AgentChannel.objects.filter(agent=OuterRef("pk"), channel=channel).values("capacity")[:1]
+                AgentChannel.objects.filter(agent=OuterRef("pk"), channel=channel)
+                .order_by()
+                .values("capacity")[:1]
             ),
             load=load_expression(channel),
             has_skill=skill,

@@ -231,9 +231,12 @@ def _overflow_cycle(queue: RoutingQueue) -> list[str]:
 
 def check_step(step: RoutingStep) -> None:
     """Reject a step no agent could ever satisfy, and fallbacks the tenant does not allow."""
-    if not step.queue_id:
+    # A queue added together with its steps (one admin form) is not saved yet: no queue_id, but the
+    # step holds the unsaved queue, whose tenant the checks need.
+    queue = step.queue if step.queue_id or RoutingStep.queue.is_cached(step) else None
+    if queue is None or not queue.tenant_id:
         return
-    tenant = step.queue.tenant
+    tenant = queue.tenant
     errors: dict[str, list[str]] = defaultdict(list)
     team: Team | None = step.team if step.team_id else None
     if team is not None:

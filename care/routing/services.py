@@ -62,6 +62,8 @@ PULL_WINDOW = 100
 LOGGED_CANDIDATES = 100
 # An item no step applies to (e.g. out of hours, no out-of-hours step) is looked at again after this.
 RECHECK_AFTER = dt.timedelta(seconds=60)
+# The sweep retries an item whose next attempt is overdue by this much (its timer was lost).
+SWEEP_GRACE = dt.timedelta(seconds=15)
 
 
 # Set while routing itself assigns a ticket, so that the receiver can tell its own assignments from
@@ -490,6 +492,7 @@ def _wait(
             reason=reason,
             candidates=_candidate_log(facts, need, tried, note=_("no step applies now")),
         )
+    scheduled = item.next_attempt_at
     item.explained_steps = key
     item.attempts = F("attempts") + 1
     item.last_routed_at = now
@@ -497,7 +500,10 @@ def _wait(
     item.save(
         update_fields=["explained_steps", "attempts", "last_routed_at", "next_attempt_at", "updated_at"]
     )
-    _after_commit("route_item", item.pk, eta=item.next_attempt_at)
+    # One timer per boundary: an attempt made early (an agent freed up, the sweep) leaves the timer
+    # already scheduled for the same instant alone instead of adding another.
+    if scheduled is None or scheduled <= now or scheduled != item.next_attempt_at:
+        _after_commit("route_item", item.pk, eta=item.next_attempt_at)
     return decision
 
 
@@ -800,7 +806,9 @@ def routing_sweep(*, now: dt.datetime | None = None, batch: int = 200) -> dict[s
         with transaction.atomic():
             orphans += routing_enqueue(ticket=ticket) is not None
     due = list(
-        QueuedItem.objects.filter(state=QueuedItem.State.WAITING, next_attempt_at__lte=now)
+        # Only items whose timer is overdue by a margin: those whose task was lost, not those whose
+        # task is about to run.
+        QueuedItem.objects.filter(state=QueuedItem.State.WAITING, next_attempt_at__lte=now - SWEEP_GRACE)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:batch]
     )

@@ -30,7 +30,16 @@ class TenantAdmin(AllTenantsOnlyAdmin, TenantScopedAdmin):
     their forms name a tenant they get a select of their own tenants (see ``ScopedFormFieldsMixin``).
     """
 
-    list_display = ["name", "code", "group", "time_zone", "default_language", "holiday_country", "is_active"]
+    list_display = [
+        "name",
+        "code",
+        "group",
+        "time_zone",
+        "default_language",
+        "required_proficiency",
+        "holiday_country",
+        "is_active",
+    ]
     list_filter = ["is_active", "group", "default_language", "time_zone"]
     search_fields = ["name", "slug", "code"]
     prepopulated_fields = {"slug": ["name"]}
@@ -39,7 +48,7 @@ class TenantAdmin(AllTenantsOnlyAdmin, TenantScopedAdmin):
     actions = ["deactivate", "activate"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "code", "group", "colour", "is_active"]}),
-        (_("Languages"), {"fields": ["default_language", "supported_languages"]}),
+        (_("Languages"), {"fields": ["default_language", "supported_languages", "required_proficiency"]}),
         (_("Time and holidays"), {"fields": ["time_zone", "holiday_country", "holiday_subdivision"]}),
     ]
 

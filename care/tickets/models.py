@@ -102,6 +102,12 @@ class Ticket(TenantOwned):
             models.Index(fields=["tenant", "assignee", "status"], name="tickets_tenant_assignee"),
             models.Index(fields=["tenant", "customer", "-created_at"], name="tickets_tenant_customer"),
             models.Index(fields=["assignee", "status"], name="tickets_assignee_status"),
+            # An agent's load per channel, which routing reads for every candidate of every decision.
+            models.Index(
+                fields=["assignee", "channel"],
+                name="tickets_assignee_load",
+                condition=models.Q(status__in=[s.value for s in ACTIONABLE]),
+            ),
             GinIndex(fields=["tags"], name="tickets_tags_gin"),
         ]
 

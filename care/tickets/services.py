@@ -109,7 +109,9 @@ def _check_team_serves(team: Team | None, tenant_id: int) -> None:
 
 
 def _lock(ticket: Ticket) -> Ticket:
-    return Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
+    # of=("self",): lock the ticket only, not its tenant's row (which every change of every ticket of
+    # the tenant would otherwise queue on).
+    return Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=ticket.pk)
 
 
 @transaction.atomic

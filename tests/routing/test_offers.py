@@ -96,7 +96,9 @@ def test_an_offer_for_a_ticket_solved_meanwhile_is_gone(offered):
         offer_accept(item_id=item.pk, agent=chooser)
 
 
-def test_accepting_an_offer_for_work_taken_meanwhile_is_refused_and_the_offer_is_gone(offered, tenant_a, agent):
+def test_accepting_an_offer_for_work_taken_meanwhile_is_refused_and_the_offer_is_gone(
+    offered, tenant_a, agent
+):
     chooser, ticket, item = offered
     Ticket.objects.filter(pk=ticket.pk).update(assignee=agent)  # taken by some other path
     with pytest.raises(BusinessRuleViolation, match="no longer waits"):

@@ -85,7 +85,7 @@ def email_reply(
     customer last wrote to, else the tenant's first active one. Closed tickets take no replies.
     The caller has checked that ``author`` may act on the ticket (``access_ticket``).
     """
-    locked = Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
+    locked = Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=ticket.pk)
     if locked.status == Status.CLOSED:
         raise BusinessRuleViolation(
             _("%(ticket)s is closed; a closed ticket takes no replies. Open a follow-up ticket instead.")
@@ -118,7 +118,7 @@ def email_acknowledge(*, ticket: Ticket, mailbox: Mailbox, in_reply_to: Interact
     mailbox is inactive, the customer has no usable address or it is one of our mailboxes, or the
     address was acknowledged too often within the hour (a loop).
     """
-    locked = Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
+    locked = Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=ticket.pk)
     if not mailbox.is_active or locked.status == Status.CLOSED or is_acknowledged(locked):
         return None
     recipient = _acknowledgement_recipient(locked, in_reply_to)
