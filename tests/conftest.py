@@ -18,7 +18,7 @@ from care.connectors.services import inbound_store
 from care.contacts.models import Customer, Identity
 from care.core.channels import Channel
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue, RoutingStep
-from care.tenants.models import Guideline, ServiceHours, Tenant
+from care.tenants.models import Guideline, ServiceHours, Tenant, TenantHoliday
 from care.tickets.models import Attachment, Direction, Interaction, Ticket, TicketEvent, TicketLink
 from care.tickets.services import attachment_store, interaction_add, ticket_link
 from tests.factories.accounts import UserFactory, make_agent
@@ -135,6 +135,9 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         ),
         Skill: Skill.objects.create(tenant=tenant, code=f"{code.lower()}-tariffs", name=f"{code} tariffs"),
         Guideline: Guideline.objects.create(tenant=tenant, title=f"{code} greeting", body="Hello"),
+        TenantHoliday: TenantHoliday.objects.create(
+            tenant=tenant, date=dt.date(2026, 12, 31), name=f"{code} party"
+        ),
         ServiceHours: ServiceHours.objects.create(
             tenant=tenant, weekday=0, opens_at=dt.time(8), closes_at=dt.time(18)
         ),

@@ -10,7 +10,7 @@ from care.accounts.models import Skill, TenantAuthorisation
 from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
 from care.contacts.models import Customer, Identity
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue
-from care.tenants.models import Guideline, ServiceHours
+from care.tenants.models import Guideline, ServiceHours, TenantHoliday
 from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent, TicketLink
 
 # Every model whose rows belong to one tenant. test_tenant_isolation fails when a new TenantOwned
@@ -25,6 +25,7 @@ TENANT_OWNED_MODELS = [
     Skill,
     TenantAuthorisation,
     Guideline,
+    TenantHoliday,
     ServiceHours,
     TicketLink,
     Mailbox,

@@ -80,3 +80,72 @@ def test_every_day_all_day_without_holidays_is_never_closed(db):
     for day in Weekday.values:
         _hours(tenant, day, dt.time(0), dt.time(0))
     assert not calendar_of(tenant).ever_closed
+
+
+# --- Business time: what the SLA engine computes due times with ---------------------------------
+
+H = dt.timedelta(hours=1)
+
+
+def test_business_time_skips_nights_and_weekends(office):
+    calendar = calendar_of(office)
+    friday_five_pm = dt.datetime(2026, 11, 27, 17, 0, tzinfo=BERLIN)
+    # One hour left on Friday, then Monday from 08:00: four hours are due Monday 11:00.
+    assert calendar.add(friday_five_pm, 4 * H) == dt.datetime(2026, 11, 30, 11, 0, tzinfo=BERLIN)
+    assert calendar.between(friday_five_pm, dt.datetime(2026, 11, 30, 11, 0, tzinfo=BERLIN)) == 4 * H
+
+
+def test_work_created_outside_hours_starts_counting_at_the_next_opening(office):
+    calendar = calendar_of(office)
+    sunday_night = dt.datetime(2026, 11, 29, 23, 30, tzinfo=BERLIN)
+    assert calendar.add(sunday_night, 2 * H) == dt.datetime(2026, 11, 30, 10, 0, tzinfo=BERLIN)
+    assert calendar.between(sunday_night, dt.datetime(2026, 11, 30, 8, 0, tzinfo=BERLIN)) == dt.timedelta(0)
+
+
+def test_a_holiday_weekend_is_skipped(office):
+    calendar = calendar_of(office)
+    # Easter 2026: Good Friday 3 April and Easter Monday 6 April are holidays in Germany.
+    thursday = dt.datetime(2026, 4, 2, 17, 0, tzinfo=BERLIN)
+    assert calendar.add(thursday, 2 * H) == dt.datetime(2026, 4, 7, 9, 0, tzinfo=BERLIN)
+
+
+def test_the_tenants_own_closing_days_are_skipped(office):
+    from care.tenants.models import TenantHoliday
+
+    TenantHoliday.objects.create(tenant=office, date=dt.date(2026, 11, 30), name="Company day")
+    calendar = calendar_of(office)
+    friday_five_pm = dt.datetime(2026, 11, 27, 17, 0, tzinfo=BERLIN)
+    assert calendar.add(friday_five_pm, 2 * H) == dt.datetime(2026, 12, 1, 9, 0, tzinfo=BERLIN)
+
+
+def test_business_hours_across_the_spring_daylight_saving_switch_in_berlin(db):
+    tenant = TenantFactory(code="B24", slug="b24", time_zone="Europe/Berlin", holiday_country="")
+    for day in Weekday.values:
+        _hours(tenant, day, dt.time(0), dt.time(0))  # open all day, every day
+    calendar = calendar_of(tenant)
+    # 29 March 2026 02:00 CET the clocks jump to 03:00 CEST: that day has 23 hours.
+    start = dt.datetime(2026, 3, 29, 0, 0, tzinfo=BERLIN)
+    end = dt.datetime(2026, 3, 30, 0, 0, tzinfo=BERLIN)
+    assert calendar.between(start, end) == 23 * H
+    assert calendar.add(start, 3 * H) == dt.datetime(2026, 3, 29, 4, 0, tzinfo=BERLIN)
+
+
+def test_office_hours_on_a_new_york_fall_back_day_stay_on_the_wall_clock(db):
+    tenant = TenantFactory(code="NY1", slug="ny1", time_zone="America/New_York", holiday_country="")
+    _hours(tenant, Weekday.SUNDAY, dt.time(0), dt.time(12))
+    _hours(tenant, Weekday.MONDAY, dt.time(9), dt.time(17))
+    calendar = calendar_of(tenant)
+    # 1 November 2026 02:00 EDT falls back to 01:00 EST: midnight to noon is 13 real hours.
+    sunday = dt.datetime(2026, 11, 1, 0, 0, tzinfo=NEW_YORK)
+    assert calendar.between(sunday, dt.datetime(2026, 11, 1, 12, 0, tzinfo=NEW_YORK)) == 13 * H
+    due = calendar.add(sunday, 14 * H)  # 13 hours on Sunday, the 14th on Monday from 09:00
+    assert due == dt.datetime(2026, 11, 2, 10, 0, tzinfo=NEW_YORK)
+    assert due.tzinfo == dt.UTC  # returned in UTC
+
+
+def test_round_the_clock_business_time_is_plain_time(db):
+    tenant = TenantFactory(code="R24", slug="r24", holiday_country="DE")
+    calendar = calendar_of(tenant)
+    christmas = dt.datetime(2026, 12, 25, 10, 0, tzinfo=dt.UTC)
+    assert calendar.add(christmas, 5 * H) == christmas + 5 * H
+    assert calendar.between(christmas, christmas + 5 * H) == 5 * H

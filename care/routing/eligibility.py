@@ -20,10 +20,11 @@ from typing import Any
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from care.accounts.models import Agent, AgentChannel, AgentLanguage, Presence, Shift, TenantAuthorisation
 from care.core.languages import Proficiency
-from care.routing.models import QueuedItem, TeamKind
+from care.routing.models import QueuedItem, TeamKind, team_kind_phrase
 from care.routing.rules import StepRule
 from care.tickets.models import Ticket
 from care.tickets.status import ACTIONABLE
@@ -85,6 +86,13 @@ class Requirement:
         )
 
 
+PRESENCE_REASONS: dict[str, Any] = {
+    Presence.AWAY: gettext_lazy("is away"),
+    Presence.ON_CALL: gettext_lazy("is on a call"),
+    Presence.OFFLINE: gettext_lazy("is offline"),
+}
+
+
 def _level(value: int) -> str:
     return str(Proficiency(value).label).split()[0]
 
@@ -101,7 +109,7 @@ def rejections(facts: AgentFacts, need: Requirement) -> list[str]:
     elif need.team_kind != TeamKind.ANY and facts.team_kind != need.team_kind:
         reasons.append(
             _("team %(team)s is not one of the %(kind)s")
-            % {"team": facts.team_name, "kind": str(TeamKind(need.team_kind).label).lower()}
+            % {"team": facts.team_name, "kind": team_kind_phrase(need.team_kind)}
         )
     level = facts.languages.get(need.language)
     if level is None:
@@ -114,7 +122,7 @@ def rejections(facts: AgentFacts, need: Requirement) -> list[str]:
     if facts.capacity is None:
         reasons.append(_("does not work %(channel)s") % {"channel": need.channel})
     if facts.presence != Presence.ONLINE:
-        reasons.append(_("is %(presence)s") % {"presence": str(Presence(facts.presence).label).lower()})
+        reasons.append(str(PRESENCE_REASONS.get(facts.presence, gettext_lazy("is not online"))))
     elif not facts.on_shift:
         reasons.append(_("is not on shift"))
     if facts.capacity is not None and facts.load >= facts.capacity:

@@ -16,6 +16,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from care.core.channels import Channel
@@ -136,6 +137,24 @@ class TeamKind(models.TextChoices):
     ANY = "any", _("Any team")
     IN_HOUSE = "in_house", _("In-house teams")
     PROVIDER = "provider", _("Provider teams")
+
+
+def team_kind_phrase(kind: str) -> str:
+    """The team kind as it reads inside a sentence ("not one of the in-house teams")."""
+    phrases: dict[str, str] = {
+        TeamKind.IN_HOUSE: gettext("in-house teams"),
+        TeamKind.PROVIDER: gettext("provider teams"),
+    }
+    return phrases.get(kind, gettext("any team"))
+
+
+def hours_phrase(hours: str) -> str:
+    """The step's time condition as it reads inside a sentence."""
+    phrases: dict[str, str] = {
+        StepHours.OPEN: gettext("during service hours"),
+        StepHours.CLOSED: gettext("outside service hours"),
+    }
+    return phrases.get(hours, gettext("at any time"))
 
 
 class RoutingStep(models.Model):

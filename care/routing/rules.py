@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from care.accounts.models import Team
 from care.core.languages import Proficiency
-from care.routing.models import RoutingQueue, RoutingStep, StepHours, TeamKind
+from care.routing.models import RoutingQueue, RoutingStep, StepHours, TeamKind, hours_phrase, team_kind_phrase
 
 if TYPE_CHECKING:
     from care.tenants.models import Tenant
@@ -164,11 +164,11 @@ def rules_for_tenants(tenant_ids: Iterable[int]) -> dict[int, TenantRules]:
 def describe_step(step: RoutingStep) -> str:
     parts = [_("after %(seconds)d s") % {"seconds": step.after_seconds}]
     if step.hours != StepHours.ANY:
-        parts.append(str(StepHours(step.hours).label).lower())
+        parts.append(hours_phrase(step.hours))
     if step.team_id:
         parts.append(_("team %(team)s") % {"team": step.team})
     elif step.team_kind != TeamKind.ANY:
-        parts.append(str(TeamKind(step.team_kind).label).lower())
+        parts.append(team_kind_phrase(step.team_kind))
     language = step.language or _("customer's language")
     if step.min_proficiency:
         parts.append(
@@ -248,7 +248,7 @@ def check_step(step: RoutingStep) -> None:
         if step.team_kind != TeamKind.ANY and team.kind != step.team_kind:
             errors["team_kind"].append(
                 _("%(team)s is not one of the %(kind)s: no agent could satisfy this step.")
-                % {"team": team, "kind": str(TeamKind(step.team_kind).label).lower()}
+                % {"team": team, "kind": team_kind_phrase(step.team_kind)}
             )
     elif step.team_kind == TeamKind.IN_HOUSE and not Team.objects.filter(tenant=tenant).exists():
         errors["team_kind"].append(

@@ -73,8 +73,12 @@ def explain_ticket(ticket: Ticket) -> str:
     item = QueuedItem.objects.filter(ticket=ticket).first()
     if item is not None:
         lines.append(
-            _("Now %(state)s since %(since)s")
-            % {"state": item.get_state_display().lower(), "since": item.enqueued_at}
+            (
+                _("Waiting since %(since)s")
+                if item.state == QueuedItem.State.WAITING
+                else _("Offered, waiting since %(since)s")
+            )
+            % {"since": item.enqueued_at}
         )
     decisions = list(decisions_for_ticket(ticket))
     if not decisions:

@@ -8,12 +8,18 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from care.core.admin import AllTenantsOnlyAdmin, TenantScopedAdmin, TenantScopedInline
-from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup
+from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup, TenantHoliday
 
 
 class ServiceHoursInline(TenantScopedInline):
     model = ServiceHours
     fields = ["weekday", "opens_at", "closes_at"]
+
+
+class TenantHolidayInline(TenantScopedInline):
+    model = TenantHoliday
+    fields = ["date", "name"]
+    extra = 0
 
 
 class GuidelineInline(TenantScopedInline):
@@ -44,7 +50,7 @@ class TenantAdmin(AllTenantsOnlyAdmin, TenantScopedAdmin):
     search_fields = ["name", "slug", "code"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["group"]
-    inlines = [ServiceHoursInline, GuidelineInline]
+    inlines = [ServiceHoursInline, TenantHolidayInline, GuidelineInline]
     actions = ["deactivate", "activate"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "code", "group", "colour", "is_active"]}),
@@ -91,5 +97,16 @@ class ServiceHoursAdmin(TenantScopedAdmin):
     list_display = ["tenant", "weekday", "opens_at", "closes_at"]
     list_filter = ["tenant", "weekday"]
     search_fields = ["tenant__name"]
+    autocomplete_fields = ["tenant"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(TenantHoliday)
+class TenantHolidayAdmin(TenantScopedAdmin):
+    """A tenant's own closing days; public holidays come from the tenant's holiday region."""
+
+    list_display = ["date", "name", "tenant"]
+    list_filter = ["tenant", "date"]
+    search_fields = ["name", "tenant__name"]
     autocomplete_fields = ["tenant"]
     list_select_related = ["tenant"]

@@ -3,7 +3,8 @@
 Rules (documented in docs/routing.md):
 - A tenant with no service-hours rows at all is served round the clock (24/7), holidays included.
 - Otherwise a weekday without rows is closed, and so is every public holiday of the tenant's holiday
-  country and subdivision (from the ``holidays`` library).
+  country and subdivision (from the ``holidays`` library) and every closing day of its own
+  (``TenantHoliday``, e.g. a company party).
 - Intervals are local wall-clock times, so 08:00-18:00 stays 08:00-18:00 across daylight-saving
   changes; ``closes_at`` 00:00 means midnight at the end of the day.
 
@@ -15,16 +16,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
 
-from care.tenants.models import ServiceHours, Tenant
+from care.tenants.models import ServiceHours, Tenant, TenantHoliday
 
 Interval = tuple[dt.time, dt.time]
+# How far ahead business-time arithmetic looks for open time before giving up.
+MAX_SEARCH_DAYS = 400
 
 
 @cache
@@ -39,6 +42,7 @@ class ServiceCalendar:
     weekly: dict[int, tuple[Interval, ...]]  # weekday (Monday 0) -> intervals, sorted
     holiday_country: str = ""
     holiday_subdivision: str = ""
+    closed_dates: frozenset[dt.date] = frozenset()  # the tenant's own closing days (TenantHoliday)
 
     @property
     def round_the_clock(self) -> bool:
@@ -49,14 +53,68 @@ class ServiceCalendar:
         """Whether there is any instant at which the tenant is closed."""
         if self.round_the_clock:
             return False
-        if len(self.weekly) < 7 or self.holiday_country:
+        if len(self.weekly) < 7 or self.holiday_country or self.closed_dates:
             return True
         return any(not _covers_whole_day(intervals) for intervals in self.weekly.values())
 
     def is_holiday(self, day: dt.date) -> bool:
+        if day in self.closed_dates:
+            return True
         return bool(self.holiday_country) and day in _holiday_table(
             self.holiday_country, self.holiday_subdivision
         )
+
+    # --- Business time (the SLA engine's arithmetic) ----------------------------------------------
+
+    def open_intervals(self, start: dt.datetime) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+        """The open intervals from ``start`` on, in order, as aware datetimes (clipped to start).
+
+        Wall-clock intervals are placed on each local day with its own UTC offset, so a day of a
+        daylight-saving change has 23 or 25 hours and 08:00-18:00 is ten hours on either side of it.
+        Raises ValueError when nothing is open within MAX_SEARCH_DAYS (a calendar that never opens).
+        """
+        # Arithmetic in UTC only: Python subtracts and compares two datetimes that share a tzinfo by
+        # their wall clocks, which is wrong across a daylight-saving change.
+        start = start.astimezone(dt.UTC)
+        if self.round_the_clock:
+            yield start, dt.datetime.max.replace(tzinfo=dt.UTC)
+            return
+        zone = ZoneInfo(self.time_zone)
+        day = start.astimezone(zone).date()
+        for _ in range(MAX_SEARCH_DAYS):
+            if not self.is_holiday(day):
+                for opens, closes in self.weekly.get(day.weekday(), ()):
+                    begin = dt.datetime.combine(day, opens, tzinfo=zone).astimezone(dt.UTC)
+                    closing_day = day + dt.timedelta(days=1) if closes == dt.time(0) else day
+                    end = dt.datetime.combine(closing_day, closes, tzinfo=zone).astimezone(dt.UTC)
+                    if end <= start:
+                        continue
+                    yield max(begin, start), end
+            day += dt.timedelta(days=1)
+        raise ValueError(f"The calendar has no open time within {MAX_SEARCH_DAYS} days of {start}.")
+
+    def add(self, start: dt.datetime, duration: dt.timedelta) -> dt.datetime:
+        """The instant at which ``duration`` of open time has passed since ``start``."""
+        if duration <= dt.timedelta(0):
+            return start.astimezone(dt.UTC)
+        left = duration
+        for begin, end in self.open_intervals(start):
+            if end - begin >= left:
+                return (begin + left).astimezone(dt.UTC)
+            left -= end - begin
+        raise AssertionError("open_intervals ends only by raising")  # pragma: no cover
+
+    def between(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+        """Open time between two instants (zero when ``end`` is not after ``start``)."""
+        total = dt.timedelta(0)
+        start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+        if end <= start:
+            return total
+        for begin, close in self.open_intervals(start):
+            if begin >= end:
+                break
+            total += min(close, end) - begin
+        return total
 
     def is_open(self, at: dt.datetime) -> bool:
         if self.round_the_clock:
@@ -82,9 +140,14 @@ def _covers_whole_day(intervals: Iterable[Interval]) -> bool:
     return False
 
 
-def calendar_of(tenant: Tenant, hours: Iterable[ServiceHours] | None = None) -> ServiceCalendar:
-    """The tenant's calendar; pass ``hours`` when they were loaded already (one query otherwise)."""
+def calendar_of(
+    tenant: Tenant, hours: Iterable[ServiceHours] | None = None, closed: Iterable[dt.date] | None = None
+) -> ServiceCalendar:
+    """The tenant's calendar; pass ``hours`` and ``closed`` dates when they were loaded already (two
+    queries otherwise)."""
     rows = list(hours) if hours is not None else list(ServiceHours.objects.filter(tenant=tenant))
+    if closed is None:
+        closed = TenantHoliday.objects.filter(tenant=tenant).values_list("date", flat=True)
     weekly: dict[int, list[Interval]] = defaultdict(list)
     for row in rows:
         weekly[row.weekday].append((row.opens_at, row.closes_at))
@@ -93,6 +156,7 @@ def calendar_of(tenant: Tenant, hours: Iterable[ServiceHours] | None = None) -> 
         weekly={day: tuple(sorted(intervals)) for day, intervals in weekly.items()},
         holiday_country=tenant.holiday_country,
         holiday_subdivision=tenant.holiday_subdivision,
+        closed_dates=frozenset(closed),
     )
 
 
@@ -102,4 +166,7 @@ def calendars_of(tenants: Iterable[Tenant]) -> dict[int, ServiceCalendar]:
     by_tenant: dict[int, list[ServiceHours]] = defaultdict(list)
     for row in ServiceHours.objects.filter(tenant__in=tenants):
         by_tenant[row.tenant_id].append(row)
-    return {tenant.pk: calendar_of(tenant, by_tenant[tenant.pk]) for tenant in tenants}
+    closed: dict[int, list[dt.date]] = defaultdict(list)
+    for tenant_id, date in TenantHoliday.objects.filter(tenant__in=tenants).values_list("tenant_id", "date"):
+        closed[tenant_id].append(date)
+    return {tenant.pk: calendar_of(tenant, by_tenant[tenant.pk], closed[tenant.pk]) for tenant in tenants}

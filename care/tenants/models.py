@@ -163,6 +163,22 @@ class ServiceHours(TenantOwned):
             raise ValidationError({"closes_at": _("Closing time must be after opening time.")})
 
 
+class TenantHoliday(TenantOwned):
+    """A day the tenant's service is closed besides public holidays (a company event, a local day)."""
+
+    date = models.DateField(_("date"))
+    name = models.CharField(_("name"), max_length=200)
+
+    class Meta:
+        verbose_name = _("closing day")
+        verbose_name_plural = _("closing days")
+        ordering = ["tenant", "date"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "date"], name="tenants_holiday_unique_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.name}"
+
+
 class Guideline(TenantOwned):
     """The client's instructions for agents: greeting, script, product notes. Shown beside tickets."""
 

@@ -62,7 +62,7 @@ def test_a_waiting_ticket_without_decisions_says_so(tenant_a):
     ticket = make_ticket(tenant=tenant_a, subject="Fresh")
     output = explain(ticket.reference)
     assert output.splitlines()[0] == f"{ticket.reference} Fresh"
-    assert "Now waiting since" in output
+    assert "Waiting since" in output
     assert "No routing decisions yet." in output
 
 
