@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "care.contacts",
     "care.tickets",
     "care.routing",
+    "care.sla",
     "care.connectors",
     "care.desk",
     "care.demo",
@@ -136,6 +137,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "care.connectors.email.imap_tasks.poll_mailboxes",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # The SLA safety net: warnings and breaches whose timer was lost (care.sla.services.sla_sweep).
+    "sla.sweep": {
+        "task": "care.sla.tasks.sweep_sla",
+        "schedule": env_int("SLA_SWEEP_SECONDS", 10),
+        "options": {"expires": 9},
     },
     # Routing's safety net: expired offers, lost step timers, idle agents (care.routing.services).
     "routing.sweep": {

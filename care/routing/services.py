@@ -721,6 +721,43 @@ def return_unstarted_work(*, agent: Agent, actor: User | None = None, reason: st
     return count
 
 
+def routing_escalate(*, ticket: Ticket, queue_id: int, reason: str) -> bool:
+    """Route the ticket again through another queue of its tenant (e.g. an SLA breach sending work to
+    the overflow pool): waiting work moves to that queue now; assigned work the agent has not started
+    is taken back and queued there. Returns whether the ticket was moved."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=ticket.pk)
+        target = rules_for_tenants([locked.tenant_id])[locked.tenant_id].by_id.get(queue_id)
+        if target is None or locked.status not in ACTIONABLE:
+            return False
+        if locked.assignee_id is not None:
+            agent = Agent.objects.get(pk=locked.assignee_id)
+            if _started(locked, agent):
+                return False
+            waiting_since = _original_wait_start(locked)
+            locked = _assign(ticket=locked, agent=None, actor=None)  # the receiver queues it again
+            if waiting_since is not None:
+                QueuedItem.objects.filter(ticket=locked).update(enqueued_at=waiting_since)
+        item = (
+            QueuedItem.objects.select_for_update(skip_locked=True, of=("self",)).filter(ticket=locked).first()
+        )
+        if item is None or item.state != QueuedItem.State.WAITING:
+            return False
+        item.queue_id, item.queue_entered_at, item.explained_steps, item.next_attempt_at = (
+            queue_id,
+            now,
+            "",
+            now,
+        )
+        item.save(
+            update_fields=["queue", "queue_entered_at", "explained_steps", "next_attempt_at", "updated_at"]
+        )
+        _log(item, locked, RoutingDecision.Kind.OVERFLOWED, now=now, queue=target, reason=reason)
+        _after_commit("route_item", item.pk)
+        return True
+
+
 def _check_supervisor(actor: User, ticket: Ticket) -> None:
     if not actor.is_active or not (actor.sees_all_tenants or actor.role == Role.SUPERVISOR):
         raise BusinessRuleViolation(_("Only supervisors and administrators assign work by hand."))

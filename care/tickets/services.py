@@ -17,7 +17,7 @@ from care.contacts.models import Customer
 from care.core.errors import BusinessRuleViolation
 from care.tickets.html import sanitise_html
 from care.tickets.models import Attachment, Direction, Interaction, Priority, Ticket, TicketEvent, TicketLink
-from care.tickets.signals import ticket_changed
+from care.tickets.signals import interaction_added, ticket_changed
 from care.tickets.status import Status, check_transition
 
 if TYPE_CHECKING:
@@ -263,6 +263,9 @@ def interaction_add(
         if existing is None:
             raise
         return existing, False
+    interaction_added.send(
+        sender=Interaction, interaction=interaction, ticket=ticket, counts_as_response=counts_as_response
+    )
     return interaction, True
 
 

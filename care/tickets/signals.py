@@ -12,3 +12,7 @@ from django.dispatch import Signal
 
 # kwargs: ticket (saved, locked by the sender), event (the TicketEvent), actor (user or None)
 ticket_changed = Signal()
+
+# kwargs: interaction (saved), ticket, counts_as_response (False for automatic messages such as an
+# acknowledgement). Sent once per stored interaction, not for an idempotent repeat.
+interaction_added = Signal()
