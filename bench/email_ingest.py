@@ -75,6 +75,8 @@ from care.connectors.dispatch import process_stored
 from care.connectors.email.ingest import email_receive
 from care.connectors.models import InboundMessage, InboundSource, InboundStatus, Mailbox, OutboundDelivery
 from care.contacts.models import Customer, Identity
+from care.routing.models import QueuedItem, RoutingDecision
+from care.sla.models import SlaClock, SlaEvent
 from care.tenants.models import Tenant
 from care.tickets.models import Attachment, Interaction, Ticket, TicketCounter, TicketEvent, TicketLink
 
@@ -106,6 +108,10 @@ BASE_DATE = dt.datetime(2026, 11, 16, 7, 30, tzinfo=dt.timezone(dt.timedelta(hou
 # Every table that holds rows of the mail tenant, children first (the foreign keys are deferred
 # anyway, the order only keeps the statements cheap to check).
 _TENANT_MODELS: tuple[type[Any], ...] = (
+    SlaEvent,
+    SlaClock,
+    RoutingDecision,
+    QueuedItem,
     OutboundDelivery,
     InboundMessage,
     Attachment,

@@ -273,7 +273,13 @@ def reset(built: Built) -> None:
     decisions or events, agents never routed; the scale tenants' tickets are deleted."""
     everything = [*built.tenant_ids, *built.scale_tenant_ids]
     with transaction.atomic(), connection.cursor() as cursor:
-        for table in ("routing_routingdecision", "routing_queueditem", "tickets_ticketevent"):
+        for table in (
+            "sla_slaevent",
+            "sla_slaclock",
+            "routing_routingdecision",
+            "routing_queueditem",
+            "tickets_ticketevent",
+        ):
             cursor.execute(f"DELETE FROM {table} WHERE tenant_id = ANY(%s)", [everything])
         cursor.execute("DELETE FROM tickets_ticket WHERE tenant_id = ANY(%s)", [built.scale_tenant_ids])
         cursor.execute(
@@ -338,6 +344,8 @@ def clear() -> None:
         return
     with transaction.atomic(), connection.cursor() as cursor:
         for table in (
+            "sla_slaevent",
+            "sla_slaclock",
             "routing_routingdecision",
             "routing_queueditem",
             "tickets_ticketevent",
