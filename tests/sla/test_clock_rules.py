@@ -172,3 +172,27 @@ def test_a_priority_change_applies_the_matching_policy_keeping_the_time_used(pol
     first = clock(ticket, Target.FIRST_RESPONSE)
     assert first.policy.name == "Urgent"
     assert first.due_at == pytest.approx(ticket.created_at + 15 * MINUTE, abs=dt.timedelta(seconds=5))
+
+
+def test_business_hours_policies_count_only_the_tenants_service_hours(tenant_a):
+    from zoneinfo import ZoneInfo
+
+    from care.sla.services import sla_ticket_created
+    from care.tenants.models import ServiceHours
+
+    berlin = ZoneInfo("Europe/Berlin")
+    for day in range(5):
+        ServiceHours.objects.create(tenant=tenant_a, weekday=day, opens_at=dt.time(8), closes_at=dt.time(18))
+    SlaPolicy.objects.create(
+        tenant=tenant_a, name="Office", first_response_minutes=120, resolution_minutes=600
+    )
+    ticket = make_ticket(tenant=tenant_a)
+    SlaClock.objects.filter(ticket=ticket).delete()
+    friday_five_pm = dt.datetime(2026, 11, 27, 17, 0, tzinfo=berlin)
+    Ticket.objects.filter(pk=ticket.pk).update(created_at=friday_five_pm)
+    ticket.refresh_from_db()
+    sla_ticket_created(ticket=ticket)
+    # One hour on Friday, the second on Monday from 08:00; resolution: 1 h Friday + 9 h Monday.
+    assert clock(ticket, Target.FIRST_RESPONSE).due_at == dt.datetime(2026, 11, 30, 9, 0, tzinfo=berlin)
+    assert clock(ticket, Target.FIRST_RESPONSE).warn_at == dt.datetime(2026, 11, 30, 8, 30, tzinfo=berlin)
+    assert clock(ticket, Target.RESOLUTION).due_at == dt.datetime(2026, 11, 30, 17, 0, tzinfo=berlin)
