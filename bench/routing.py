@@ -393,6 +393,9 @@ def _drop_celery_pools() -> None:
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
+    import kombu.pools
+
+    kombu.pools.reset()  # kombu's own registry would hand the closed pool out again
 
 
 @contextmanager

@@ -144,6 +144,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": env_int("SLA_SWEEP_SECONDS", 10),
         "options": {"expires": 9},
     },
+    # Timers of SLA instants that come within reach (care.sla.services.sla_arm_upcoming).
+    "sla.arm_upcoming": {
+        "task": "care.sla.tasks.arm_upcoming",
+        "schedule": 900.0,
+        "options": {"expires": 600},
+    },
     # Routing's safety net: expired offers, lost step timers, idle agents (care.routing.services).
     "routing.sweep": {
         "task": "care.routing.tasks.sweep_routing",

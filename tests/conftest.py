@@ -18,6 +18,8 @@ from care.connectors.services import inbound_store
 from care.contacts.models import Customer, Identity
 from care.core.channels import Channel
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue, RoutingStep
+from care.sla.models import SlaClock, SlaEvent, SlaPolicy, Target
+from care.sla.services import sla_fire
 from care.tenants.models import Guideline, ServiceHours, Tenant, TenantHoliday
 from care.tickets.models import Attachment, Direction, Interaction, Ticket, TicketEvent, TicketLink
 from care.tickets.services import attachment_store, interaction_add, ticket_link
@@ -84,6 +86,16 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         tenant=tenant, name=f"{code} first line", languages=[tenant.default_language]
     )
     RoutingStep.objects.create(queue=queue, after_seconds=0)
+    # Before the tickets too: a new ticket starts the clocks of the policy that matches it.
+    policy = SlaPolicy.objects.create(
+        tenant=tenant,
+        name=f"{code} standard",
+        first_response_minutes=60,
+        next_response_minutes=30,
+        resolution_minutes=480,
+        business_hours=False,
+        escalate_to_queue=queue,
+    )
     customer = CustomerFactory(tenant=tenant, display_name=f"{code} customer")
     identity = IdentityFactory(customer=customer, value=f"someone@{tenant.slug}.test")
     ticket = make_ticket(tenant=tenant, customer=customer, subject=f"{code} ticket")
@@ -115,6 +127,10 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         content=code.encode(),
         content_type="application/pdf",
     )
+    # The ticket's resolution clock past its warning instant, not yet due: one warning, recorded by
+    # the SLA engine as its timer would.
+    resolution = SlaClock.objects.get(ticket=ticket, target=Target.RESOLUTION)
+    sla_fire(clock_ids=[resolution.pk], now=resolution.warn_at + dt.timedelta(seconds=1))
     return {
         Tenant: tenant,
         Customer: customer,
@@ -152,6 +168,9 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
             reason=f"{code} nobody free",
             candidates=[{"agent": 0, "name": f"{code} candidate", "rejected": ["is offline"]}],
         ),
+        SlaPolicy: policy,
+        SlaClock: resolution,
+        SlaEvent: SlaEvent.objects.get(clock=resolution),
     }
 
 

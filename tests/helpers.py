@@ -10,6 +10,7 @@ from care.accounts.models import Skill, TenantAuthorisation
 from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
 from care.contacts.models import Customer, Identity
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue
+from care.sla.models import SlaClock, SlaEvent, SlaPolicy
 from care.tenants.models import Guideline, ServiceHours, TenantHoliday
 from care.tickets.models import Attachment, Interaction, Ticket, TicketEvent, TicketLink
 
@@ -34,6 +35,9 @@ TENANT_OWNED_MODELS = [
     RoutingQueue,
     QueuedItem,
     RoutingDecision,
+    SlaPolicy,
+    SlaClock,
+    SlaEvent,
 ]
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from care.accounts.models import Agent, Role, Skill, Team, User
 from care.accounts.services import (
@@ -33,6 +34,7 @@ from care.core.channels import Channel
 from care.core.languages import Proficiency
 from care.demo.data import (
     AGENTS,
+    CLOSING_DAYS,
     DEFAULT_TEAM,
     DEMO_AGENT_PASSWORD,
     DEMO_PASSWORDS,
@@ -44,6 +46,7 @@ from care.demo.data import (
     NOTES,
     ROUTING,
     SEED,
+    SLA_POLICIES,
     SUPERVISORS_GROUP,
     TEAMS,
     TENANTS,
@@ -54,7 +57,10 @@ from care.demo.data import (
     TenantSpec,
 )
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue, RoutingStep
-from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup
+from care.routing.services import routing_refresh
+from care.sla import services as sla
+from care.sla.models import ClockState, SlaClock, SlaEvent, SlaPolicy
+from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup, TenantHoliday
 from care.tickets.models import Direction, Interaction, Priority, Ticket, TicketEvent
 from care.tickets.services import interaction_add, ticket_assign, ticket_change_status, ticket_create
 from care.tickets.status import ACTIONABLE, Status
@@ -131,7 +137,6 @@ class TicketPlan:
     priority: int
     assignee: str  # the agent's email, "" when unassigned
     created_at: dt.datetime
-    sla_due_at: dt.datetime | None
     actions: tuple[Action, ...]
 
 
@@ -167,12 +172,17 @@ def seed_demo(*, now: dt.datetime | None = None) -> Summary:
     agents, teams = _ensure_people(tenants)
     _ensure_supervisors_group([agents["supervisor@care.example"].user])
     _ensure_routing(tenants, teams)  # before the tickets: creating one queues it in its matching queue
-    created = found = 0
+    created: list[Ticket] = []
+    found = 0
     for spec in TENANTS:
         made, existing = _ensure_tickets(spec, tenant=tenants[spec.code], agents=agents, teams=teams, now=now)
         created += made
         found += existing
-    return Summary(counts=demo_counts(), tickets_created=created, tickets_found=found)
+    # After the tickets: their clocks are built from their back-dated history by the replay, so on a
+    # first run the services need not build clocks at creation that would be thrown away.
+    _ensure_service_levels(tenants, now)
+    _replay_service_levels(created, now)
+    return Summary(counts=demo_counts(), tickets_created=len(created), tickets_found=found)
 
 
 def demo_counts() -> dict[str, int]:
@@ -191,6 +201,9 @@ def demo_counts() -> dict[str, int]:
         "mailboxes": Mailbox,
         "routing queues": RoutingQueue,
         "routing steps": RoutingStep,
+        "SLA policies": SlaPolicy,
+        "SLA clocks": SlaClock,
+        "SLA events": SlaEvent,
     }
     return {label: int(model.objects.count()) for label, model in models.items()}
 
@@ -387,6 +400,7 @@ SUPERVISOR_CHANGES = (
     "routing.routingqueue",
     "routing.routingstep",
     "routing.queueditem",
+    "sla.slapolicy",
 )
 
 
@@ -455,13 +469,168 @@ def _ensure_steps(queue: RoutingQueue, spec: QueueSpec, teams: dict[str, Team]) 
         step.save()
 
 
+# --- Service levels ------------------------------------------------------------------------------
+
+
+def _ensure_service_levels(tenants: dict[str, Tenant], now: dt.datetime) -> list[SlaPolicy]:
+    """The policies of ``SLA_POLICIES`` and the closing days of ``CLOSING_DAYS`` (this year's and the
+    next), checked by the rules the admin applies (``full_clean``).
+
+    Policies are found by tenant and name, closing days by tenant and date; every run sets them as
+    the tables say. Run after the routing configuration: policies escalate to its queues.
+    """
+    queues = {
+        (queue.tenant_id, queue.name): queue
+        for queue in RoutingQueue.objects.filter(tenant__in=tenants.values())
+    }
+    positions: dict[str, int] = {}
+    policies = []
+    for spec in SLA_POLICIES:
+        tenant = tenants[spec.tenant]
+        policy = SlaPolicy.objects.filter(tenant=tenant, name=spec.name).first() or SlaPolicy(
+            tenant=tenant, name=spec.name
+        )
+        policy.position = positions[spec.tenant] = positions.get(spec.tenant, -1) + 1
+        policy.priority, policy.channel = spec.priority, ""
+        policy.first_response_minutes = spec.first_response
+        policy.next_response_minutes = spec.next_response
+        policy.resolution_minutes = spec.resolution
+        policy.business_hours = spec.business_hours
+        policy.warning_percent = spec.warning_percent
+        policy.raise_priority_on_breach = spec.raise_priority
+        policy.escalate_to_queue = queues[tenant.pk, spec.escalate_to] if spec.escalate_to else None
+        policy.is_active = True
+        policy.full_clean()
+        policy.save()
+        policies.append(policy)
+    for code, month, day, name in CLOSING_DAYS:
+        for year in (now.year, now.year + 1):
+            date = dt.date(year, month, day)
+            closing = TenantHoliday.objects.filter(tenant=tenants[code], date=date).first() or TenantHoliday(
+                tenant=tenants[code], date=date
+            )
+            closing.name = name
+            closing.full_clean()
+            closing.save()
+    return policies
+
+
+def _replay_service_levels(tickets: Sequence[Ticket], now: dt.datetime) -> None:
+    """Run the SLA engine over the demo tickets' history, now that it is back-dated.
+
+    The tickets were made through the services at the present and then moved into the past
+    (``_backdate``), so clocks the services started while seeding (when the policies existed already,
+    on a run that completes the demo) mean nothing: each ticket's clocks and events are deleted, and
+    its recorded history is played through the SLA services in order, each step at its recorded
+    moment. The creation starts the clocks at ``created_at``; the customer's messages and the agents'
+    replies (``occurred_at``) start next-response clocks and meet them; the status changes (audit
+    events, back-dated) pause, resume and meet. Before each step that may end or re-plan a running
+    clock, and at ``now``, the warnings and breaches that were due fire at their own instants, as the
+    clocks' timers would have.
+
+    Their actions (notify, raise the priority, escalate through routing) are not taken: they belong
+    to the past, and a month of them at once would reshuffle the demo's work. The events are marked
+    done, so neither the tasks queued after the commit nor the sweep act on them.
+    Only for demo tickets: every outbound demo message is an agent's reply (counts as a response).
+    """
+    ids = [ticket.pk for ticket in tickets]
+    if not ids:
+        return
+    SlaEvent.objects.filter(ticket_id__in=ids).delete()
+    SlaClock.objects.filter(ticket_id__in=ids).delete()
+    history: dict[int, list[tuple[dt.datetime, int, TicketEvent | Interaction]]] = {pk: [] for pk in ids}
+    for event in TicketEvent.objects.filter(
+        ticket_id__in=ids,
+        kind__in=(TicketEvent.Kind.CREATED, TicketEvent.Kind.STATUS, TicketEvent.Kind.UPDATED),
+    ).order_by("created_at", "id"):
+        rank = 0 if event.kind == TicketEvent.Kind.CREATED else 2
+        history[event.ticket_id].append((event.created_at, rank, event))
+    for interaction in (
+        Interaction.objects.filter(ticket_id__in=ids)
+        .exclude(direction=Direction.NOTE)  # notes touch no clock
+        .order_by("occurred_at", "id")
+    ):
+        history[interaction.ticket_id].append((interaction.occurred_at, 1, interaction))
+    # The creation first (the opening message shares its moment), then in order of time; stable.
+    for ticket in Ticket.objects.filter(pk__in=ids).select_related("tenant").order_by("pk"):
+        _replay_ticket(ticket, sorted(history[ticket.pk], key=lambda step: step[:2]), now)
+    # The events' moments are when they fired: the clocks' flags.
+    for kind, flag in ((SlaEvent.Kind.WARNING, "warned_at"), (SlaEvent.Kind.BREACH, "breached_at")):
+        fired = SlaClock.objects.filter(pk=OuterRef("clock_id")).values(flag)[:1]
+        SlaEvent.objects.filter(ticket_id__in=ids, kind=kind).update(
+            created_at=Subquery(fired),
+            updated_at=Subquery(fired),
+            actions_done_at=Subquery(fired),
+            actions=[_("none: recorded when the demo history was seeded")],
+        )
+
+
+def _replay_ticket(
+    ticket: Ticket, steps: list[tuple[dt.datetime, int, TicketEvent | Interaction]], now: dt.datetime
+) -> None:
+    """One ticket's history through the SLA services; ``ticket`` plays its past state on the way."""
+    final = ticket.status, ticket.priority, ticket.first_response_at
+    ticket.status, ticket.first_response_at = Status.NEW, None
+    ticket.priority = next(
+        (
+            step.changes["priority"][0]
+            for _at, _rank, step in steps
+            if isinstance(step, TicketEvent) and "priority" in step.changes
+        ),
+        ticket.priority,
+    )
+    for at, _rank, step in steps:
+        if (isinstance(step, TicketEvent) and step.kind != TicketEvent.Kind.CREATED) or (
+            isinstance(step, Interaction) and step.direction == Direction.OUTBOUND
+        ):
+            # Before a step that may meet, stop, pause or re-plan running clocks: what they had
+            # reached by then is fired first. (A customer's message only starts a clock.)
+            _fire_timers(ticket, at)
+        if isinstance(step, Interaction):
+            sla.sla_interaction_added(ticket=ticket, interaction=step, counts_as_response=True)
+            if step.direction == Direction.OUTBOUND and ticket.first_response_at is None:
+                ticket.first_response_at = step.occurred_at
+        elif step.kind == TicketEvent.Kind.CREATED:  # at ticket.created_at, back-dated like the event
+            sla.sla_ticket_created(ticket=ticket)
+        elif step.kind == TicketEvent.Kind.STATUS:
+            before, ticket.status = step.changes["status"]
+            sla.sla_status_changed(ticket=ticket, before=before, after=ticket.status, at=at)
+        elif "priority" in step.changes:
+            ticket.priority = step.changes["priority"][1]
+            sla.sla_priority_changed(ticket=ticket, at=at)
+    _fire_timers(ticket, now)
+    if ticket.priority != final[1]:
+        ticket.priority = final[1]
+        routing_refresh(ticket=ticket)  # queues sort on the priority: put the present one back
+    ticket.status, ticket.priority, ticket.first_response_at = final
+
+
+def _fire_timers(ticket: Ticket, until: dt.datetime) -> None:
+    """Record the ticket's warnings and breaches due by ``until``, each at its own instant."""
+    rows = list(
+        SlaClock.objects.filter(ticket=ticket, state=ClockState.RUNNING).values_list(
+            "pk", "warn_at", "warned_at", "due_at", "breached_at"
+        )
+    )
+    instants = sorted(
+        {
+            instant
+            for _pk, warn_at, warned_at, due_at, breached_at in rows
+            for instant, fired in ((warn_at, warned_at), (due_at, breached_at))
+            if instant is not None and fired is None and instant <= until
+        }
+    )
+    for instant in instants:  # firing only flags: the instants of the others stay as they are
+        sla.sla_fire(clock_ids=[row[0] for row in rows], now=instant)
+
+
 # --- Customers and tickets -----------------------------------------------------------------------
 
 
 def _ensure_tickets(
     spec: TenantSpec, *, tenant: Tenant, agents: dict[str, Agent], teams: dict[str, Team], now: dt.datetime
-) -> tuple[int, int]:
-    """Create the tenant's demo tickets that do not exist yet; returns (created, found).
+) -> tuple[list[Ticket], int]:
+    """Create the tenant's demo tickets that do not exist yet; returns them and how many were found.
 
     The plans are drawn in full on every run, before the database is asked anything, so that the
     random sequence, and with it every ticket, is the same whichever tickets already exist.
@@ -474,12 +643,12 @@ def _ensure_tickets(
     )
     todo = [plan for plan in plans if external_id(spec.code, plan.index, 1) not in existing]
     if not todo:
-        return 0, len(plans)
+        return [], len(plans)
     customers, new_customer_ids = _ensure_customers(tenant, personas)
     work = _TenantWork(spec.code, tenant, agents, teams[DEFAULT_TEAM[spec.code]], customers)
     done = [(_create_ticket(plan, work), plan) for plan in todo]
     _backdate(done, new_customer_ids)
-    return len(todo), len(plans) - len(todo)
+    return [ticket for ticket, _plan in done], len(plans) - len(todo)
 
 
 def plan_tenant(spec: TenantSpec, now: dt.datetime) -> tuple[list[Persona], list[TicketPlan]]:
@@ -573,17 +742,12 @@ def _pick_agent(rng: random.Random, code: str, language: str) -> AgentSpec:
     return rng.choice(fluent or authorised)
 
 
-def _sla_due(
-    rng: random.Random, status: str, created_at: dt.datetime, now: dt.datetime
-) -> dt.datetime | None:
-    if status not in ACTIONABLE:
-        return None  # waiting on someone else pauses the SLA; solved tickets have met or missed it
-    bucket = rng.choices(("overdue", "soon", "later"), weights=(25, 30, 45))[0]
-    if bucket == "overdue":
-        return created_at + (now - created_at) * rng.uniform(0.3, 0.95)
-    if bucket == "soon":
-        return now + dt.timedelta(minutes=rng.uniform(5, 90))
-    return now + dt.timedelta(hours=rng.uniform(2, 72))
+def _skip_former_sla_draws(rng: random.Random, status: str) -> None:
+    """The demo drew a made-up SLA due time for waiting tickets (two draws) before the SLA engine
+    computed it; drawing the same amount keeps every later draw, and so every demo ticket, as it was."""
+    if status in ACTIONABLE:
+        rng.random()
+        rng.random()
 
 
 def _pick_channel(rng: random.Random, persona: Persona) -> str:
@@ -618,6 +782,7 @@ def _plan_ticket(
     created_at = now - age
     words = _words(persona, agent, spec, values, issue=body, note=rng.choice(NOTES[spec.languages[0]]))
     actions = _timeline(rng, rng.choice(_PLOTS[status]), words, start=created_at, now=now)
+    _skip_former_sla_draws(rng, status)
     return TicketPlan(
         index=index,
         persona=persona_index,
@@ -628,7 +793,6 @@ def _plan_ticket(
         priority=priority,
         assignee=agent.email if any(action.kind == "assign" for action in actions) else "",
         created_at=created_at,
-        sla_due_at=_sla_due(rng, status, created_at, now),
         actions=actions,
     )
 
@@ -707,7 +871,6 @@ def _create_ticket(plan: TicketPlan, work: _TenantWork) -> Ticket:
         priority=plan.priority,
         team=agent.team if agent else work.default_team,
         tags=plan.tags,
-        sla_due_at=plan.sla_due_at,
     )
     position = 0
     for action in plan.actions:

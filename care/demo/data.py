@@ -14,6 +14,7 @@ from care.core.channels import Channel
 from care.core.languages import Proficiency
 from care.routing.models import StepHours, TeamKind
 from care.tenants.models import Guideline
+from care.tickets.models import Priority
 
 SEED = 20250401
 SUPERVISORS_GROUP = "Supervisors"
@@ -261,6 +262,7 @@ class QueueSpec:
     overflow_after_seconds: int | None = None
 
 
+ESCALATIONS = "Escalaciones SLA"
 _OPEN, _CLOSED = StepHours.OPEN, StepHours.CLOSED
 _NATIVE, _B2 = Proficiency.NATIVE, Proficiency.B2
 _NIGHT_SHIFT = StepSpec(0, _CLOSED, team=NIGHT)  # outside service hours straight to the night pool
@@ -282,6 +284,11 @@ ROUTING = (
         StepSpec(120, _OPEN, language="en", level=_B2),
         _NIGHT_SHIFT,
     )),
+    # Behind the catch-all queue above, so no new work matches it (tagged or not): only SLA breaches
+    # send work here (TeleSol's policies escalate to it). Anyone authorised at B2, day or night, then
+    # English.
+    QueueSpec("TSOL", ESCALATIONS, (StepSpec(0), StepSpec(60, language="en", level=_B2)),
+              tags=("escalation",)),
     QueueSpec("KOOP", "Klantenservice", (
         StepSpec(0, _OPEN, team=CENTER, level=_NATIVE),
         StepSpec(30, _OPEN, level=_B2),
@@ -290,6 +297,51 @@ ROUTING = (
     # The joint venture's daytime is Europe's night: the night pool first, then anyone authorised.
     QueueSpec("HUDS", "Customer service", (StepSpec(0, team=NIGHT), StepSpec(60))),
     QueueSpec("CATS", "Guest help", (StepSpec(0, team=NIGHT), StepSpec(60))),
+)
+
+# --- Service levels ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SlaSpec:
+    """One SLA policy. Targets are minutes of counted time: service hours (minus public holidays and
+    the tenant's closing days) or, with ``business_hours`` off, round the clock."""
+
+    tenant: str
+    name: str
+    first_response: int | None
+    next_response: int | None
+    resolution: int | None
+    priority: int | None = None  # None: any priority
+    business_hours: bool = True
+    warning_percent: int = 75
+    raise_priority: bool = False  # on breach, one step up (and with it, maybe another policy)
+    escalate_to: str = ""  # on breach, route again through this queue of the tenant (ROUTING)
+
+
+_HIGH, _URGENT = Priority.HIGH, Priority.URGENT
+_DAY_OF_SERVICE = 12 * 60  # SWN and TSOL serve twelve hours a working day
+
+# A tenant's policies in matching order: a ticket gets the first one matching its priority.
+SLA_POLICIES = (
+    SlaSpec("SWN", "Störung (dringend)", 30, 60, 8 * 60, priority=_URGENT),
+    SlaSpec("SWN", "Hohe Priorität", 60, 2 * 60, 16 * 60, priority=_HIGH, raise_priority=True),
+    SlaSpec("SWN", "Standard", 4 * 60, 8 * 60, 3 * _DAY_OF_SERVICE),
+    SlaSpec("TSOL", "Urgente", 30, 60, 8 * 60, priority=_URGENT, escalate_to=ESCALATIONS),
+    SlaSpec("TSOL", "Estándar", 2 * 60, 4 * 60, 2 * _DAY_OF_SERVICE, escalate_to=ESCALATIONS),
+    SlaSpec("KOOP", "Spoed", 60, 2 * 60, 8 * 60, priority=_URGENT),
+    SlaSpec("KOOP", "Standaard", 4 * 60, 8 * 60, 2 * 14 * 60),
+    SlaSpec("HUDS", "Urgent", 60, 2 * 60, 8 * 60, priority=_URGENT),
+    SlaSpec("HUDS", "Standard", 4 * 60, 8 * 60, 3 * 12 * 60),
+    # Guests are locked out at any hour, public holidays included: Catskill counts round the clock.
+    SlaSpec("CATS", "Lock-outs", 15, 30, 4 * 60, priority=_URGENT, business_hours=False),
+    SlaSpec("CATS", "Guest help", 60, 4 * 60, 24 * 60, business_hours=False, raise_priority=True),
+)
+# The tenants' own closing days besides public holidays: (tenant, month, day, name), seeded for this
+# year and the next.
+CLOSING_DAYS = (
+    ("SWN", 12, 24, "Heiligabend"),
+    ("SWN", 12, 31, "Silvester"),
 )
 
 # --- What customers write, and what agents answer ------------------------------------------------

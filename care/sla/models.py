@@ -192,6 +192,12 @@ class SlaEvent(TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "created_at"], name="sla_event_tenant_time"),
             models.Index(fields=["tenant", "ticket"], name="sla_event_ticket"),
+            # The sweep's retry of actions whose task was lost.
+            models.Index(
+                fields=["created_at"],
+                name="sla_event_actions_due",
+                condition=models.Q(actions_done_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

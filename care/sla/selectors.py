@@ -75,7 +75,14 @@ def attainment(*, tenant_ids: Collection[int], start: dt.datetime, end: dt.datet
             finished=Count("pk"),
             breached=Count("pk", filter=Q(breached_at__isnull=False)),
             met=Count(
-                "pk", filter=Q(state=ClockState.MET, breached_at__isnull=True, met_at__lte=F("due_at"))
+                # Business seconds used, not met_at <= due_at: a clock met from a pause (solved while
+                # pending) has no due time.
+                "pk",
+                filter=Q(
+                    state=ClockState.MET,
+                    breached_at__isnull=True,
+                    elapsed_seconds__lte=F("budget_seconds"),
+                ),
             ),
         )
         .order_by("tenant_id", "target")

@@ -96,9 +96,21 @@ def _used(clock: SlaClock, calendar: ServiceCalendar, until: dt.datetime) -> int
     return clock.elapsed_seconds + int(calendar.between(clock.resumed_at, until).total_seconds())
 
 
+# Timers are sent to the broker only for instants this close: a Redis broker hands an unacknowledged
+# message (an ETA task a worker holds) to another worker after its visibility timeout (one hour), so
+# far-off timers would multiply. ``arm_upcoming`` (Celery beat, every ARM_EVERY) sends the timers of
+# instants that come within the window; the sweep catches whatever is still missed.
+ARM_WINDOW = dt.timedelta(minutes=30)
+ARM_EVERY = dt.timedelta(minutes=15)
+
+
 def _arm(clock: SlaClock) -> None:
     """Schedule the clock's timers after commit (robust: the sweep makes up for a lost one)."""
-    clock_id, instants = clock.pk, [i for i in (clock.warn_at, clock.due_at) if i is not None]
+    horizon = timezone.now() + ARM_WINDOW
+    clock_id = clock.pk
+    instants = [i for i in (clock.warn_at, clock.due_at) if i is not None and i < horizon]
+    if not instants:
+        return
 
     def send() -> None:
         from care.sla.tasks import fire_clock
@@ -169,24 +181,30 @@ def sla_ticket_created(*, ticket: Ticket) -> list[SlaClock]:
     return [clock for clock in started if clock is not None]
 
 
-def _meet(clock: SlaClock, calendar: ServiceCalendar, at: dt.datetime) -> None:
-    clock.elapsed_seconds = _used(clock, calendar, at)
+def _fire_if_overdue(clock: SlaClock, at: dt.datetime) -> None:
+    """Met, paused or stopped late before the timer fired: the breach is still a breach, recorded now
+    (a paused or stopped clock has no due time left for the timer or the sweep to find)."""
     if (
         clock.state == ClockState.RUNNING
         and clock.due_at is not None
         and at > clock.due_at
         and not clock.breached_at
     ):
-        # Met late before the timer fired: the breach is still a breach, recorded now.
         clock.save(update_fields=["elapsed_seconds", "updated_at"])
         sla_fire(clock_ids=[clock.pk], now=at)
         clock.refresh_from_db(fields=["breached_at", "warned_at"])
+
+
+def _meet(clock: SlaClock, calendar: ServiceCalendar, at: dt.datetime) -> None:
+    clock.elapsed_seconds = _used(clock, calendar, at)
+    _fire_if_overdue(clock, at)
     clock.state, clock.met_at, clock.resumed_at = ClockState.MET, at, None
     clock.save(update_fields=["elapsed_seconds", "state", "met_at", "resumed_at", "updated_at"])
 
 
 def _stop(clock: SlaClock, calendar: ServiceCalendar, at: dt.datetime) -> None:
     clock.elapsed_seconds = _used(clock, calendar, at)
+    _fire_if_overdue(clock, at)
     clock.state, clock.stopped_at, clock.resumed_at = ClockState.STOPPED, at, None
     clock.save(update_fields=["elapsed_seconds", "state", "stopped_at", "resumed_at", "updated_at"])
 
@@ -218,6 +236,7 @@ def sla_interaction_added(*, ticket: Ticket, interaction: Interaction, counts_as
 
 def _pause(clock: SlaClock, calendar: ServiceCalendar, at: dt.datetime) -> None:
     clock.elapsed_seconds = _used(clock, calendar, at)
+    _fire_if_overdue(clock, at)
     clock.state, clock.paused_at, clock.resumed_at = ClockState.PAUSED, at, None
     clock.due_at = clock.warn_at = None
     clock.save(
@@ -365,11 +384,16 @@ def sla_fire(
     return counts
 
 
-def _dispatch_actions(event_ids: list[int]) -> None:
-    from care.sla.tasks import apply_actions
+# Events whose actions one task carries out: one broker message per event cost 1-4 ms each, most of
+# a sweep's time at 10,000 breaches (docs/performance.md, "SLA sweep").
+ACTIONS_PER_TASK = 100
 
-    for event_id in event_ids:
-        apply_actions.delay(event_id)
+
+def _dispatch_actions(event_ids: list[int]) -> None:
+    from care.sla.tasks import apply_actions_of
+
+    for start in range(0, len(event_ids), ACTIONS_PER_TASK):
+        apply_actions_of.delay(event_ids[start : start + ACTIONS_PER_TASK])
 
 
 @transaction.atomic
@@ -407,6 +431,28 @@ def sla_event_apply_actions(*, event_id: int) -> list[str]:
     return actions
 
 
+def sla_arm_upcoming(*, now: dt.datetime | None = None) -> int:
+    """Send the timers of warning and due instants that come within reach: those between the end of
+    the window the previous run covered and the end of this run's window."""
+    from care.sla.tasks import fire_clock
+
+    now = now or timezone.now()
+    start, end = now + ARM_WINDOW - ARM_EVERY, now + ARM_WINDOW
+    running = SlaClock.objects.filter(state=ClockState.RUNNING)
+    timers = [
+        *running.filter(warned_at__isnull=True, warn_at__gte=start, warn_at__lt=end).values_list(
+            "pk", "warn_at"
+        ),
+        *running.filter(breached_at__isnull=True, due_at__gte=start, due_at__lt=end).values_list(
+            "pk", "due_at"
+        ),
+    ]
+    for clock_id, instant in timers:
+        if instant is not None:  # filtered on it above; None only to the type checker
+            fire_clock.apply_async(args=(clock_id,), eta=instant)
+    return len(timers)
+
+
 def sla_sweep(*, now: dt.datetime | None = None) -> dict[str, Any]:
     """The safety net (Celery beat): fire whatever is due, in bounded batches, and retry actions
     whose task was lost."""
@@ -414,7 +460,7 @@ def sla_sweep(*, now: dt.datetime | None = None) -> dict[str, Any]:
     counts: dict[str, Any] = sla_fire(now=now)
     stale = list(
         SlaEvent.objects.filter(actions_done_at__isnull=True, created_at__lte=now - dt.timedelta(minutes=1))
-        .order_by("pk")
+        .order_by("created_at")
         .values_list("pk", flat=True)[:FIRE_BATCH]
     )
     if stale:

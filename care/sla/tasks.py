@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 
 from care.sla import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -18,6 +21,25 @@ def fire_clock(clock_id: int) -> dict[str, int]:
 @shared_task(acks_late=True)
 def apply_actions(event_id: int) -> list[str]:
     return services.sla_event_apply_actions(event_id=event_id)
+
+
+@shared_task(acks_late=True)
+def apply_actions_of(event_ids: list[int]) -> int:
+    """The actions of several events, each in its own transaction: one failing does not stop the rest
+    (its event keeps ``actions_done_at`` empty and the sweep sends it again)."""
+    done = 0
+    for event_id in event_ids:
+        try:
+            services.sla_event_apply_actions(event_id=event_id)
+            done += 1
+        except Exception:
+            logger.exception("SLA actions of event %s failed; the sweep retries them", event_id)
+    return done
+
+
+@shared_task
+def arm_upcoming() -> int:
+    return services.sla_arm_upcoming()
 
 
 @shared_task

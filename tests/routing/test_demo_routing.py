@@ -128,7 +128,7 @@ def new_ticket(
 ) -> Ticket:
     """A ticket as an agent or a connector opens it (email ingestion cannot tag or set an SLA)."""
     tenant = Tenant.objects.get(code=code)
-    return ticket_create(
+    ticket = ticket_create(
         tenant=tenant,
         customer=Customer.objects.filter(tenant=tenant).order_by("pk").first(),
         channel=Channel.EMAIL,
@@ -136,8 +136,11 @@ def new_ticket(
         language=language,
         tags=tags,
         priority=priority,
-        sla_due_at=sla_due_at,
     )
+    if sla_due_at is not None:  # the SLA engine sets the due time; pin it for a deterministic order
+        Ticket.objects.filter(pk=ticket.pk).update(sla_due_at=sla_due_at)
+        QueuedItem.objects.filter(ticket=ticket).update(sla_due_at=sla_due_at)
+    return ticket
 
 
 def waiting_from(ticket: Ticket, moment: dt.datetime) -> QueuedItem:

@@ -196,3 +196,14 @@ def test_business_hours_policies_count_only_the_tenants_service_hours(tenant_a):
     assert clock(ticket, Target.FIRST_RESPONSE).due_at == dt.datetime(2026, 11, 30, 9, 0, tzinfo=berlin)
     assert clock(ticket, Target.FIRST_RESPONSE).warn_at == dt.datetime(2026, 11, 30, 8, 30, tzinfo=berlin)
     assert clock(ticket, Target.RESOLUTION).due_at == dt.datetime(2026, 11, 30, 17, 0, tzinfo=berlin)
+
+
+def test_only_timers_within_reach_are_sent_and_the_rest_are_armed_later(policy, tenant_a):
+    from care.sla.services import ARM_EVERY, ARM_WINDOW, sla_arm_upcoming
+
+    ticket = make_ticket(tenant=tenant_a)
+    resolution = clock(ticket, Target.RESOLUTION)  # due in 4 h: beyond the window, not armed yet
+    assert resolution.due_at > timezone.now() + ARM_WINDOW
+    before_due = resolution.due_at - ARM_WINDOW + ARM_EVERY / 2  # the run whose window reaches it
+    assert sla_arm_upcoming(now=before_due) == 1
+    assert sla_arm_upcoming(now=before_due - ARM_EVERY) == 0  # the previous run: not yet in reach
