@@ -744,6 +744,8 @@ def routing_escalate(*, ticket: Ticket, queue_id: int, reason: str) -> bool:
         )
         if item is None or item.state != QueuedItem.State.WAITING:
             return False
+        if item.queue_id == queue_id:  # already waiting there: keep its place in the steps
+            return False
         item.queue_id, item.queue_entered_at, item.explained_steps, item.next_attempt_at = (
             queue_id,
             now,

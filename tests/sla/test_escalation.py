@@ -62,3 +62,14 @@ def test_started_work_stays_with_its_agent(tenant_a, online_agent):
     actions = sla_event_apply_actions(event_id=_breach(ticket).pk)
     assert Ticket.objects.get(pk=ticket.pk).assignee_id == holder.pk
     assert not any("Overflow pool" in action for action in actions)
+
+
+def test_escalating_into_the_queue_the_work_already_waits_in_keeps_its_place(tenant_a):
+    pool = RoutingQueue.objects.create(tenant=tenant_a, name="Overflow pool", position=0)
+    _policy(tenant_a, pool)
+    ticket = make_ticket(tenant=tenant_a)  # nobody online: it waits in the pool already
+    item = QueuedItem.objects.get(ticket=ticket)
+    assert item.queue_id == pool.pk
+    actions = sla_event_apply_actions(event_id=_breach(ticket).pk)
+    assert QueuedItem.objects.get(ticket=ticket).queue_entered_at == item.queue_entered_at
+    assert not any("Overflow pool" in action for action in actions)
