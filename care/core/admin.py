@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Field, ForeignKey, ManyToManyField, Model, QuerySet
 from django.http import HttpRequest
@@ -139,3 +140,21 @@ class AllTenantsOnlyAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return sees_all_tenants(request) and super().has_view_permission(request, obj)
+
+
+class UniqueNamePerTenantForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A form for models unique on (tenant, name) whose tenant is read-only once saved: Django then
+    leaves (tenant, name) out of its uniqueness check, and a clash would surface as an IntegrityError.
+    Subclasses set ``duplicate_name_message`` (with ``%(tenant)s``)."""
+
+    duplicate_name_message: Any = ""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
+        name = cleaned.get("name")
+        if tenant is not None and name:
+            clash = type(self.instance).objects.filter(tenant=tenant, name=name).exclude(pk=self.instance.pk)
+            if clash.exists():
+                self.add_error("name", self.duplicate_name_message % {"tenant": tenant})
+        return cleaned

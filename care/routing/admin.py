@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from django import forms
 from django.contrib import admin
 from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
@@ -20,28 +19,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from care.accounts.models import Presence, TenantAuthorisation
-from care.core.admin import TenantScopedAdmin, TenantScopedInline
+from care.core.admin import TenantScopedAdmin, TenantScopedInline, UniqueNamePerTenantForm
 from care.routing import services
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue, RoutingStep
 from care.routing.selectors import explain_decision
-from care.tickets.admin import ReadOnlyInline, TicketAdmin
-from care.tickets.selectors import parse_reference
+from care.tickets.admin import ReadOnlyInline, TicketAdmin, search_by_ticket_reference
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
-
-
-def _search_by_reference(
-    queryset: QuerySet[Any], search_term: str, prefix: str = "ticket__"
-) -> QuerySet[Any] | None:
-    """Rows of the ticket ``ENN-12`` (or of ticket number 12 in any visible tenant), else None."""
-    term = search_term.strip()
-    parsed = parse_reference(term)
-    if parsed is not None:
-        return queryset.filter(**{f"{prefix}tenant__code": parsed[0], f"{prefix}number": parsed[1]})
-    if term.isascii() and term.isdigit():
-        return queryset.filter(**{f"{prefix}number": int(term)})
-    return None
 
 
 # --- Queues and steps ---------------------------------------------------------------------------
@@ -60,7 +45,7 @@ class RoutingStepInline(TenantScopedInline):
         return super().get_queryset(request).select_related("team")
 
 
-class RoutingQueueForm(forms.ModelForm):  # type: ignore[type-arg]
+class RoutingQueueForm(UniqueNamePerTenantForm):
     class Meta:
         model = RoutingQueue
         fields = [
@@ -78,17 +63,7 @@ class RoutingQueueForm(forms.ModelForm):  # type: ignore[type-arg]
             "overflow_after_seconds",
         ]
 
-    def clean(self) -> dict[str, Any]:
-        cleaned: dict[str, Any] = super().clean() or {}
-        # On the change page the tenant is read-only, so Django leaves (tenant, name) out of its
-        # uniqueness check: a clash would only surface as an IntegrityError. Check it here.
-        tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
-        name = cleaned.get("name")
-        if tenant is not None and name:
-            clash = RoutingQueue.objects.filter(tenant=tenant, name=name).exclude(pk=self.instance.pk)
-            if clash.exists():
-                self.add_error("name", _("%(tenant)s already has a queue of this name.") % {"tenant": tenant})
-        return cleaned
+    duplicate_name_message = _("%(tenant)s already has a queue of this name.")
 
 
 def _agents_online() -> Any:
@@ -231,7 +206,7 @@ class QueuedItemAdmin(TenantScopedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[QueuedItem], search_term: str
     ) -> tuple[QuerySet[QueuedItem], bool]:
-        found = _search_by_reference(queryset, search_term)
+        found = search_by_ticket_reference(queryset, search_term)
         if found is not None:
             return found, False
         return super().get_search_results(request, queryset, search_term)
@@ -333,7 +308,7 @@ class RoutingDecisionAdmin(TenantScopedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[RoutingDecision], search_term: str
     ) -> tuple[QuerySet[RoutingDecision], bool]:
-        found = _search_by_reference(queryset, search_term)
+        found = search_by_ticket_reference(queryset, search_term)
         if found is not None:
             return found, False
         return super().get_search_results(request, queryset, search_term)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -21,22 +20,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from care.core.admin import TenantScopedAdmin
+from care.core.admin import TenantScopedAdmin, UniqueNamePerTenantForm
 from care.sla.models import ClockState, SlaClock, SlaEvent, SlaPolicy
-from care.tickets.admin import ReadOnlyInline, TicketAdmin
+from care.tickets.admin import ReadOnlyInline, TicketAdmin, search_by_ticket_reference
 from care.tickets.models import Ticket
-from care.tickets.selectors import parse_reference
-
-
-def _search_by_ticket(queryset: QuerySet[Any], search_term: str) -> QuerySet[Any] | None:
-    """Rows of the ticket ``ENN-12``, or of ticket number 12 in any visible tenant; else None."""
-    term = search_term.strip()
-    parsed = parse_reference(term)
-    if parsed is not None:
-        return queryset.filter(ticket__tenant__code=parsed[0], ticket__number=parsed[1])
-    if term.isascii() and term.isdigit():
-        return queryset.filter(ticket__number=int(term))
-    return None
 
 
 def _ticket_link(ticket: Ticket) -> str:
@@ -69,7 +56,7 @@ def time_left(clock: SlaClock, now: dt.datetime | None = None) -> str:
 # --- Policies -----------------------------------------------------------------------------------
 
 
-class SlaPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
+class SlaPolicyForm(UniqueNamePerTenantForm):
     class Meta:
         model = SlaPolicy
         fields = [
@@ -88,19 +75,7 @@ class SlaPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
             "escalate_to_queue",
         ]
 
-    def clean(self) -> dict[str, Any]:
-        cleaned: dict[str, Any] = super().clean() or {}
-        # On the change page the tenant is read-only, so Django leaves (tenant, name) out of its
-        # uniqueness check: a clash would only surface as an IntegrityError. Check it here.
-        tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
-        name = cleaned.get("name")
-        if tenant is not None and name:
-            clash = SlaPolicy.objects.filter(tenant=tenant, name=name).exclude(pk=self.instance.pk)
-            if clash.exists():
-                self.add_error(
-                    "name", _("%(tenant)s already has a policy of this name.") % {"tenant": tenant}
-                )
-        return cleaned
+    duplicate_name_message = _("%(tenant)s already has a policy of this name.")
 
 
 @admin.register(SlaPolicy)
@@ -185,7 +160,7 @@ class ReadOnlyAdmin(TenantScopedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
-        found = _search_by_ticket(queryset, search_term)
+        found = search_by_ticket_reference(queryset, search_term)
         if found is not None:
             return found, False
         return super().get_search_results(request, queryset, search_term)

@@ -26,6 +26,20 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 
+def search_by_ticket_reference(
+    queryset: QuerySet[Any], search_term: str, prefix: str = "ticket__"
+) -> QuerySet[Any] | None:
+    """For admins of rows that belong to a ticket: the rows of the ticket ``ENN-12`` (or of ticket
+    number 12 in any visible tenant), else None (search as usual)."""
+    term = search_term.strip()
+    parsed = parse_reference(term)
+    if parsed is not None:
+        return queryset.filter(**{f"{prefix}tenant__code": parsed[0], f"{prefix}number": parsed[1]})
+    if term.isascii() and term.isdigit():
+        return queryset.filter(**{f"{prefix}number": int(term)})
+    return None
+
+
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
     can_delete = False
