@@ -114,6 +114,11 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [CHANNEL_LAYER_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "care")},
     }
 }
+# Live updates (docs/realtime.md): how many recent events per stream a reconnecting client can catch
+# up on, and for how long; an agent whose websocket heartbeats stop this long is set offline.
+LIVE_LOG_LENGTH = env_int("LIVE_LOG_LENGTH", 1000)
+LIVE_LOG_SECONDS = env_int("LIVE_LOG_SECONDS", 6 * 3600)
+PRESENCE_TIMEOUT_SECONDS = env_int("PRESENCE_TIMEOUT_SECONDS", 90)
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_TASK_ACKS_LATE = True
@@ -155,6 +160,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "care.routing.tasks.sweep_routing",
         "schedule": env_int("ROUTING_SWEEP_SECONDS", 10),
         "options": {"expires": 9},
+    },
+    # Agents whose websocket heartbeats stopped go offline (care.accounts.services.agent_presence_sweep).
+    "accounts.presence_sweep": {
+        "task": "care.accounts.tasks.presence_sweep",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
+    # Wallboards refresh on every change; this keeps them fresh when nothing changes.
+    "reporting.refresh_wallboards": {
+        "task": "care.reporting.tasks.refresh_wallboards",
+        "schedule": 30.0,
+        "options": {"expires": 29},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")

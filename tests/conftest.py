@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import uuid
 
 import pytest
 
@@ -30,6 +32,27 @@ from tests.factories.tickets import make_ticket
 
 # The real-worker fixtures (``broker``, ``celery_worker``) for every end-to-end test.
 pytest_plugins = ["tests.celery_e2e"]
+
+
+@pytest.fixture(autouse=True)
+def live_prefix(settings):
+    """Every test gets its own channel-layer prefix: its groups, live sequences and logs in Redis are
+    its own (several test runs may share this machine's Redis), and are deleted afterwards."""
+    from channels.layers import channel_layers
+
+    from care.realtime import log
+
+    prefix = f"care-test-{uuid.uuid4().hex[:12]}"
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"].setdefault("CONFIG", {})["prefix"] = prefix
+    settings.CHANNEL_LAYERS = layers
+    channel_layers.backends.clear()
+    yield prefix
+    channel_layers.backends.clear()
+    client = log.client()
+    leftovers = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if leftovers:
+        client.delete(*leftovers)
 
 
 @pytest.fixture

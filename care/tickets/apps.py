@@ -10,4 +10,6 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self) -> None:
-        from care.tickets import receivers  # noqa: F401 - connects the signal receivers
+        from care.tickets import live, receivers  # noqa: F401 - connects the signal receivers
+
+        live.register_stream_kind()
