@@ -17,6 +17,7 @@ from care.accounts.models import (
     AgentChannel,
     AgentLanguage,
     Presence,
+    PresenceSource,
     Shift,
     Skill,
     Team,
@@ -153,7 +154,18 @@ class AgentAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Everyone with admin access sees the agents working their tenants; only global admins edit them."""
 
     form = AgentForm
-    list_display = ["__str__", "team", "presence", "presence_changed_at", "tenant_list", "language_list"]
+    list_display = [
+        "__str__",
+        "team",
+        "presence",
+        "presence_source",
+        "presence_changed_at",
+        "heartbeat_at",
+        "tenant_list",
+        "language_list",
+    ]
+    # Kept by the presence rules (heartbeats, the sweep): shown, never edited here.
+    readonly_fields = ["presence_source", "presence_changed_at", "heartbeat_at"]
     list_filter = [
         "presence",
         ("team", ScopedRelatedFieldListFilter),
@@ -181,12 +193,13 @@ class AgentAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
         # Presence changes go through the service, whose signal lets routing react (an agent set
-        # offline gets their unstarted work taken back; one set online is offered work).
+        # offline gets their unstarted work taken back; one set online is offered work). A presence
+        # chosen here is a choice by hand: heartbeats do not undo it.
         wanted = obj.presence
         obj.presence = form.initial.get("presence", Presence.OFFLINE) if change else Presence.OFFLINE
         super().save_model(request, obj, form, change)
         if wanted != obj.presence:
-            agent_set_presence(agent=obj, presence=wanted)
+            agent_set_presence(agent=obj, presence=wanted, source=PresenceSource.MANUAL)
 
     @admin.display(description=_("tenants"))
     def tenant_list(self, agent: Agent) -> str:
@@ -204,7 +217,7 @@ class AgentAdmin(GlobalWritesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         count = 0
         for agent in queryset.exclude(presence=Presence.OFFLINE).order_by("pk"):
             with transaction.atomic():
-                agent_set_presence(agent=agent, presence=Presence.OFFLINE)
+                agent_set_presence(agent=agent, presence=Presence.OFFLINE, source=PresenceSource.MANUAL)
             count += 1
         self.message_user(request, _("%(count)d agents set offline.") % {"count": count})
 

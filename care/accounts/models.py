@@ -226,6 +226,14 @@ class Presence(models.TextChoices):
     OFFLINE = "offline", _("Offline")
 
 
+class PresenceSource(models.TextChoices):
+    """Who set an agent's current presence. The automatic rules undo only what they set themselves."""
+
+    MANUAL = "manual", _("Set by hand")
+    IDLE = "idle", _("Idle (no input)")
+    TIMEOUT = "timeout", _("Heartbeats stopped")
+
+
 class Agent(TimeStampedModel):
     """The working profile of a user who handles contacts."""
 
@@ -235,7 +243,19 @@ class Agent(TimeStampedModel):
         _("presence"), max_length=20, choices=Presence.choices, default=Presence.OFFLINE
     )
     presence_changed_at = models.DateTimeField(_("presence changed"), default=timezone.now)
+    presence_source = models.CharField(
+        _("presence set by"),
+        max_length=20,
+        choices=PresenceSource.choices,
+        default=PresenceSource.MANUAL,
+        editable=False,
+    )
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    # Empty: this agent's presence is not kept by websocket heartbeats (only set through the API, the
+    # admin or the demo), so the presence sweep never times it out. Not indexed on purpose: heartbeats
+    # rewrite it every few seconds (an index would cost every one of them), and the sweep reads a table
+    # of at most a few thousand agents.
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True, editable=False)
     accepts_offers = models.BooleanField(
         _("work is offered"),
         default=False,

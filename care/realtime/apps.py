@@ -8,3 +8,6 @@ class RealtimeConfig(AppConfig):
     name = "care.realtime"
     label = "realtime"
     verbose_name = _("Live updates")
+
+    def ready(self) -> None:
+        from care.realtime import receivers  # noqa: F401 - connects the signal receivers
