@@ -17,6 +17,8 @@ RUN_DIR := $(or $(CARE_RUN_DIR),.run)
 LINT_PATHS := $(wildcard care config tests bench tools)
 PYTEST_ARGS ?=
 PIP_FLAGS := --disable-pip-version-check $(if $(CI),--progress-bar off)
+# The browser tests drive this Chromium (Debian's package; Playwright's own download is never used).
+CHROMIUM := $(or $(CARE_CHROMIUM),/usr/bin/chromium)
 
 # Find or start PostgreSQL and Redis ($(1) is run or test) and put their URLs in the environment.
 define services
@@ -29,7 +31,7 @@ define test_settings
 export DJANGO_SECRET_KEY=test-not-secret DJANGO_DEBUG=0
 endef
 
-.PHONY: help venv install run test lint fmt migrate manage shell bench services-down lock messages clean
+.PHONY: help venv install browser run test lint fmt migrate manage shell bench services-down lock messages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,10 +53,26 @@ install: $(STAMP) .env ## install the locked dependencies into .venv
 .env:
 	printf '# Local development settings (see docs/deploy.md). Environment variables override these.\nDJANGO_DEBUG=1\n' > $@
 
+# apt-get needs root; anyone else is told the command (the browser tests fail without it).
+browser: ## make sure Chromium is there for the browser tests (as root: apt-get install chromium)
+	@if [[ -x "$(CHROMIUM)" ]]; then exit 0; fi
+	if [[ "$(CHROMIUM)" == /usr/bin/chromium && $$(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+		echo "==> apt-get install chromium (for the browser tests)"
+		export DEBIAN_FRONTEND=noninteractive
+		# A fresh container has no package lists yet: update them only when the install needs it.
+		apt-get install -y --no-install-recommends chromium \
+			|| { apt-get update && apt-get install -y --no-install-recommends chromium; }
+	else
+		echo "The browser tests need Chromium at $(CHROMIUM). Install it as root:" >&2
+		echo "    apt-get install --no-install-recommends chromium    (Debian: installs /usr/bin/chromium)" >&2
+		echo "or point CARE_CHROMIUM at another Chromium or Chrome binary (e.g. /snap/bin/chromium on Ubuntu)." >&2
+		exit 1
+	fi
+
 run: install ## start services, migrate, seed demo data, Celery worker + beat, and the web app (PORT=8000)
 	tools/run.sh
 
-test: install ## what CI runs: ruff, mypy, migrations check, pytest (PYTEST_ARGS=...), quick benchmarks
+test: install browser ## what CI runs: ruff, mypy, migrations check, pytest (PYTEST_ARGS=...), quick benchmarks
 	@$(call services,test)
 	$(test_settings)
 	echo "==> ruff check $(LINT_PATHS)"

@@ -15,7 +15,13 @@ from bench import database
 from bench.harness import Benchmark, Context, RunOptions, emit, log, registry
 
 # Modules whose import registers benchmarks. Add a module here when adding a benchmark.
-BENCHMARK_MODULES = ("bench.email_ingest", "bench.queue", "bench.routing", "bench.sla_sweep")
+BENCHMARK_MODULES = (
+    "bench.email_ingest",
+    "bench.live_fanout",
+    "bench.queue",
+    "bench.routing",
+    "bench.sla_sweep",
+)
 
 FULL_TICKETS = 1_000_000
 QUICK_TICKETS = 20_000

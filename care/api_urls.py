@@ -9,4 +9,5 @@ from django.urls import include, path
 urlpatterns: list[Any] = [
     path("routing/", include("care.routing.api_urls")),
     path("sla/", include("care.sla.api_urls")),
+    path("reporting/", include("care.reporting.api_urls")),
 ]

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "care.routing",
     "care.sla",
     "care.connectors",
+    "care.reporting",
     "care.desk",
     "care.demo",
 ]
@@ -111,7 +112,13 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [CHANNEL_LAYER_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "care")},
+        "CONFIG": {
+            "hosts": [CHANNEL_LAYER_URL],
+            "prefix": env_str("CHANNEL_LAYER_PREFIX", "care"),
+            # Messages waiting per connection before the layer drops them (default 100): a burst of
+            # events to a busy server should wait, not be dropped and re-fetched from the live log.
+            "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
+        },
     }
 }
 # Live updates (docs/realtime.md): how many recent events per stream a reconnecting client can catch

@@ -190,7 +190,8 @@ def test_reply_arrives_threaded_signed_with_html_and_attachments(
                 ("zählerstand.txt", "Zählerstand: 12345\n".encode(), "text/plain"),
             ],
         )
-    assert len(callbacks) == 1  # the send task, enqueued after commit
+    # After commit: the send task, the live interaction.added, the wallboard refresh (reply meets SLA).
+    assert len(callbacks) == 3
     delivery = delivery_of(reply)
     assert (delivery.status, delivery.recipient, delivery.mailbox) == (
         DeliveryStatus.QUEUED,

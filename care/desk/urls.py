@@ -9,4 +9,8 @@ app_name = "desk"
 urlpatterns = [
     path("", views.home, name="home"),
     path("me/", views.my_tenants, name="my_tenants"),
+    path("desk/tickets/<str:reference>/", views.ticket, name="ticket"),
+    path("desk/tickets/<str:reference>/entries", views.ticket_entries, name="ticket_entries"),
+    path("desk/tickets/<str:reference>/reply", views.ticket_reply, name="ticket_reply"),
+    path("desk/tickets/<str:reference>/note", views.ticket_note, name="ticket_note"),
 ]

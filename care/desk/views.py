@@ -1,14 +1,43 @@
-"""The agents' (and everyone's) start page. The full desk arrives with its own issue; today the page
-says who you are and which clients' work you can see, so every demo login shows something real."""
+"""The agents' pages. The start page says who you are and which clients' work you can see; the ticket
+page is the live view of one ticket (docs/realtime.md): its timeline, who else is on it, and the
+reply and note form. The full desk (queues, search) arrives with its own issue.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
-from care.tickets.selectors import open_ticket_counts_by_tenant
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from care.accounts.models import Role, User
+from care.connectors.email.outbound import email_reply
+from care.core.channels import Channel
+from care.core.errors import BusinessRuleViolation
+from care.realtime.streams import ticket_stream
+from care.sla.models import ClockState, Target
+from care.sla.selectors import ClockStatus, clocks_of
+from care.tickets.models import Direction, Interaction, Priority, Ticket
+from care.tickets.selectors import access_ticket, open_ticket_counts_by_tenant, ticket_timeline
+from care.tickets.services import interaction_add
+from care.tickets.status import Status
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+# A reply or note longer than this is a paste gone wrong, not something to send to a customer.
+MAX_TEXT_CHARS = 50_000
+# The most timeline entries one request may ask for by id (a burst of live events is batched).
+MAX_ENTRY_IDS = 100
 
 
 @require_GET
@@ -20,3 +49,233 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def my_tenants(request: HttpRequest) -> HttpResponse:
     return render(request, "desk/my_tenants.html", {"rows": open_ticket_counts_by_tenant(user=request.user)})
+
+
+# --- the ticket page ------------------------------------------------------------------------------
+
+
+def desk_user_required(view: View) -> View:
+    """Logged in and staff of the service center (agent, supervisor, admin): tenant portal users get
+    403 whatever the ticket, so the answer says nothing about which tickets exist."""
+
+    @wraps(view)
+    def staff_only(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if getattr(request.user, "role", None) == Role.PORTAL:
+            raise PermissionDenied(_("The agent desk is for the service center's staff."))
+        return view(request, *args, **kwargs)
+
+    return cast(View, login_required(staff_only))
+
+
+def _actor(request: HttpRequest) -> User:
+    """The logged-in user (desk views are behind ``desk_user_required``)."""
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - login_required ran
+    return user
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    # The page's script asks for JSON; a plain form post (no script) gets a page or a redirect.
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _sla_alert(clocks: list[ClockStatus]) -> dict[str, Any] | None:
+    """The running clock to warn about (a breached one first, else one past its warning time), as the
+    banner shows it; None when every clock is on time."""
+    running = [clock for clock in clocks if clock.state == ClockState.RUNNING]
+    clock = next((c for c in running if c.breached), None) or next((c for c in running if c.warned), None)
+    if clock is None:
+        return None
+    return {
+        "kind": "breach" if clock.breached else "warning",
+        "target": Target(clock.target).label,
+        "due_at": clock.due_at,
+    }
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    return {
+        "status": {value: str(label) for value, label in Status.choices},
+        "priority": {str(value): str(label) for value, label in Priority.choices},
+        "target": {value: str(label) for value, label in Target.choices},
+        "direction": {value: str(label) for value, label in Direction.choices},
+    }
+
+
+def _texts() -> dict[str, str]:
+    """What the page's script writes into the page, in the user's language."""
+    return {
+        "unassigned": _("Unassigned"),
+        "typing_one": _("%(name)s is typing…"),
+        "typing_many": _("%(names)s are typing…"),
+        "reconnecting": _("Connection lost; reconnecting…"),
+        "denied": _("Live updates stopped: your session has ended. Reload the page to log in again."),
+        "refused": _("No live updates for this ticket: %(reason)s"),
+        "sla_warning": _("SLA warning: %(target)s is due"),
+        "sla_breach": _("SLA breached: %(target)s was due"),
+        "send_failed": _("Not sent: the server could not be reached. Your text is kept; try again."),
+        "preview": _("(preview; reload the page for the full text)"),
+    }
+
+
+def _entry_order(interaction: Interaction) -> int:
+    """The timeline's order (occurred, then id) as one number the script can compare: microseconds."""
+    occurred: dt.datetime = interaction.occurred_at
+    return int(occurred.timestamp()) * 1_000_000 + occurred.microsecond
+
+
+def _ticket_facts(ticket: Ticket) -> dict[str, Any]:
+    """The header's changeable facts, shaped like the live events' ticket (docs/realtime.md)."""
+    assignee = ticket.assignee
+    return {
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "subject": ticket.subject,
+        "assignee": {"id": assignee.pk, "name": str(assignee)} if assignee is not None else None,
+    }
+
+
+def _entry_context(interaction: Interaction) -> dict[str, Any]:
+    return {"interaction": interaction, "order": _entry_order(interaction)}
+
+
+def _render_ticket(
+    request: HttpRequest, ticket: Ticket, *, error: str = "", text: str = "", status: int = 200
+) -> HttpResponse:
+    user = _actor(request)
+    timeline = [_entry_context(interaction) for interaction in ticket_timeline(ticket=ticket)]
+    alert = _sla_alert(clocks_of(ticket))
+    live_config = {
+        "ticket": {"id": ticket.pk, "reference": ticket.reference},
+        "stream": ticket_stream(ticket.pk),
+        "user": user.pk,
+        "urls": {"entries": reverse("desk:ticket_entries", kwargs={"reference": ticket.reference})},
+        "labels": _labels(),
+        "text": _texts(),
+    }
+    return render(
+        request,
+        "desk/ticket.html",
+        {
+            "ticket": ticket,
+            "timeline": timeline,
+            "sla_alert": alert,
+            "live_config": live_config,
+            "error": error,
+            "text": text,
+        },
+        status=status,
+    )
+
+
+@require_GET
+@desk_user_required
+def ticket(request: HttpRequest, reference: str) -> HttpResponse:
+    return _render_ticket(request, access_ticket(request.user, reference))
+
+
+@require_GET
+@desk_user_required
+def ticket_entries(request: HttpRequest, reference: str) -> JsonResponse:
+    """Timeline entries rendered as on the page, for the script: ``?id=`` (repeated) for the entries
+    live events announced, ``?all=1`` for the whole timeline (after the server said reload). With
+    them the SLA banner and the header's facts as they are now: a reply can meet a response target,
+    and after a reload the header must be re-read too."""
+    ticket_ = access_ticket(request.user, reference)
+    timeline = ticket_timeline(ticket=ticket_)
+    if request.GET.get("all") != "1":
+        try:
+            ids = sorted({int(value) for value in request.GET.getlist("id")})
+        except ValueError:
+            return JsonResponse({"error": _("Entry ids are numbers.")}, status=400)
+        if len(ids) > MAX_ENTRY_IDS:
+            return JsonResponse(
+                {"error": _("Ask for at most %(count)d entries.") % {"count": MAX_ENTRY_IDS}}, status=400
+            )
+        timeline = timeline.filter(pk__in=ids)
+    entries = [
+        {
+            "id": interaction.pk,
+            "order": _entry_order(interaction),
+            "html": render_to_string("desk/ticket_entry.html", _entry_context(interaction), request=request),
+        }
+        for interaction in timeline
+    ]
+    banner = render_to_string(
+        "desk/ticket_sla.html", {"sla_alert": _sla_alert(clocks_of(ticket_))}, request=request
+    ).strip()
+    return JsonResponse({"entries": entries, "sla": banner, "ticket": _ticket_facts(ticket_)})
+
+
+def _posted_text(request: HttpRequest) -> str:
+    text = request.POST.get("text", "").replace("\r\n", "\n").strip()
+    if not text:
+        raise BusinessRuleViolation(_("Write something first: the text is empty."))
+    if len(text) > MAX_TEXT_CHARS:
+        raise BusinessRuleViolation(
+            _("The text is too long (at most %(count)d characters).") % {"count": MAX_TEXT_CHARS}
+        )
+    return text
+
+
+# Both writes are atomic: the interaction and what its signals change (SLA clocks, routing, the
+# email's delivery) commit together, and its live event goes out after that commit.
+
+
+@transaction.atomic
+def _send_reply(*, ticket: Ticket, author: User, text: str) -> Interaction:
+    """An agent's answer to the customer on the ticket's channel. Email is sent by the email
+    connector (stored now, sent by a task after the commit); other channels have no transport yet
+    and are recorded as outbound interactions (a phone call's summary, a message sent elsewhere)."""
+    if ticket.channel == Channel.EMAIL:
+        return email_reply(ticket=ticket, author=author, body_text=text)
+    interaction, _created = interaction_add(
+        ticket=ticket,
+        channel=ticket.channel,
+        direction=Direction.OUTBOUND,
+        body_text=text,
+        author_user=author,
+    )
+    return interaction
+
+
+@transaction.atomic
+def _add_note(*, ticket: Ticket, author: User, text: str) -> Interaction:
+    interaction, _created = interaction_add(
+        ticket=ticket, channel=ticket.channel, direction=Direction.NOTE, body_text=text, author_user=author
+    )
+    return interaction
+
+
+def _post(request: HttpRequest, reference: str, write: Callable[..., Interaction]) -> HttpResponse:
+    ticket_ = access_ticket(request.user, reference)
+    author = _actor(request)
+    try:
+        interaction = write(ticket=ticket_, author=author, text=_posted_text(request))
+    except BusinessRuleViolation as exc:
+        message = " ".join(exc.messages)
+        if _wants_json(request):
+            return JsonResponse({"error": message}, status=400)
+        return _render_ticket(request, ticket_, error=message, text=request.POST.get("text", ""), status=400)
+    if _wants_json(request):
+        html = render_to_string("desk/ticket_entry.html", _entry_context(interaction), request=request)
+        return JsonResponse(
+            {"entry": {"id": interaction.pk, "order": _entry_order(interaction), "html": html}}, status=201
+        )
+    # Post/redirect/get: reloading the page afterwards does not send the text again.
+    response = redirect("desk:ticket", reference=ticket_.reference)
+    response["Location"] += f"#interaction-{interaction.pk}"
+    response.status_code = 303
+    return response
+
+
+@require_POST
+@desk_user_required
+def ticket_reply(request: HttpRequest, reference: str) -> HttpResponse:
+    return _post(request, reference, _send_reply)
+
+
+@require_POST
+@desk_user_required
+def ticket_note(request: HttpRequest, reference: str) -> HttpResponse:
+    return _post(request, reference, _add_note)

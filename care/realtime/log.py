@@ -67,6 +67,14 @@ def current(stream: str) -> int:
     return int(value) if value is not None else 0
 
 
+def currents(streams: list[str]) -> dict[str, int]:
+    """The newest sequence of each stream, in one round trip (streams never published are left out)."""
+    if not streams:
+        return {}
+    values = client().mget([_keys(stream)[0] for stream in streams])
+    return {stream: int(value) for stream, value in zip(streams, values, strict=True) if value is not None}
+
+
 @dataclass(frozen=True)
 class CatchUp:
     events: list[Envelope]

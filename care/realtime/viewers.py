@@ -49,6 +49,12 @@ def set_typing(stream: str, connection: str, *, typing: bool) -> bool:
     return bool(was_typing != typing)
 
 
+def typing_until(stream: str, connection: str) -> float:
+    """When the connection's typing notice expires (0: not typing or gone)."""
+    raw = log.client().hget(_key(stream), connection)
+    return float(json.loads(raw)["typing_until"]) if raw is not None else 0.0
+
+
 def touch(streams: list[str], connection: str) -> None:
     """A heartbeat: the connection still views these tickets."""
     client = log.client()

@@ -10,4 +10,4 @@ class SlaConfig(AppConfig):
     verbose_name = _("Service levels (SLA)")
 
     def ready(self) -> None:
-        from care.sla import receivers  # noqa: F401 - connects the signal receivers
+        from care.sla import live, receivers  # noqa: F401 - connects the signal receivers

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from care.contacts.models import Customer
 from care.core.errors import BusinessRuleViolation
+from care.tickets import live
 from care.tickets.html import sanitise_html
 from care.tickets.models import Attachment, Direction, Interaction, Priority, Ticket, TicketEvent, TicketLink
 from care.tickets.signals import interaction_added, ticket_changed
@@ -33,6 +34,7 @@ def _record(
         tenant_id=ticket.tenant_id, ticket=ticket, actor=actor, kind=kind, changes=changes or {}
     )
     ticket_changed.send(sender=Ticket, ticket=ticket, event=event, actor=actor)
+    live.publish_ticket_change(ticket=ticket, event=event, actor=actor)
     return event
 
 
@@ -266,6 +268,7 @@ def interaction_add(
     interaction_added.send(
         sender=Interaction, interaction=interaction, ticket=ticket, counts_as_response=counts_as_response
     )
+    live.publish_interaction_added(ticket=ticket, interaction=interaction)
     return interaction, True
 
 
@@ -303,8 +306,9 @@ def attachment_store(
 def tickets_move_to_customer(*, source: Customer, target: Customer, actor: User | None) -> int:
     """Re-point the tickets of a merged-away customer to the survivor; one audit event per ticket."""
     moved = list(Ticket.objects.filter(customer=source).select_for_update().order_by("pk"))
-    Ticket.objects.filter(pk__in=[t.pk for t in moved]).update(customer=target, updated_at=timezone.now())
-    TicketEvent.objects.bulk_create(
+    now = timezone.now()
+    Ticket.objects.filter(pk__in=[t.pk for t in moved]).update(customer=target, updated_at=now)
+    events = TicketEvent.objects.bulk_create(
         TicketEvent(
             tenant_id=t.tenant_id,
             ticket=t,
@@ -314,6 +318,7 @@ def tickets_move_to_customer(*, source: Customer, target: Customer, actor: User 
         )
         for t in moved
     )
+    live.publish_customer_merged(tickets=moved, events=events, actor=actor, updated_at=now)
     return len(moved)
 
 

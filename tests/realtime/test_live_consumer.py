@@ -256,8 +256,11 @@ def test_events_of_tenants_the_user_cannot_see_are_never_forwarded(agent, tenant
         await publish(own, tenant_b.pk, n="foreign")
         await publish(own, tenant_a.pk, n="own")
         received = await client.receive()
-        # Authorisation withdrawn while connected: tenant A's events stop at once.
+        # Authorisation withdrawn while connected: tenant A's events stop once access is re-read
+        # (ACCESS_SECONDS, 0 here; a message from the client waits for the re-read).
         await sync_to_async(agent_deauthorise)(agent=agent, tenant=tenant_a)
+        await client.send({"type": "ping"})
+        await client.receive_type("pong")
         await publish(tenant_stream, tenant_a.pk, n="after")
         nothing = await client.nothing_more(0.5)
         await client.close()
@@ -377,3 +380,66 @@ def test_heartbeats_over_the_socket_keep_presence_and_idle_sets_away(agent):
     agent.refresh_from_db()
     assert agent.presence == Presence.AWAY
     assert agent.heartbeat_at is not None
+
+
+def test_a_typing_notice_that_is_not_renewed_lapses_for_everyone(agent, tenant_a, monkeypatch):
+    from care.realtime import viewers
+
+    monkeypatch.setattr(viewers, "TYPING_SECONDS", 0.5)
+    colleague = make_agent(tenants=[tenant_a], email="bob@care.test")
+    stream = streams.ticket_stream(make_ticket(tenant=tenant_a).pk)
+
+    async def conversation():
+        alice, bob = LiveClient(alice_headers), LiveClient(bob_headers)
+        await alice.connect()
+        await alice.subscribe(stream)
+        await bob.connect()
+        await bob.subscribe(stream)
+        await bob.send({"type": "typing", "stream": stream, "typing": True})  # and then silence
+        states = []
+        while len(states) < 10:
+            event = await alice.receive_type("ticket.viewers", timeout=3)
+            bob_entry = [v for v in event["data"]["viewers"] if v["name"] == bob_name]
+            states.append(bob_entry[0]["typing"] if bob_entry else None)
+            if states[-1] is False and True in states:
+                break
+        await bob.close()
+        await alice.close()
+        return states
+
+    alice_headers, bob_headers = session_headers(agent.user), session_headers(colleague.user)
+    bob_name = colleague.user.get_full_name()
+    states = run(conversation)
+    assert states[-2:] == [True, False]
+
+
+def test_a_heartbeat_delivers_an_event_whose_group_message_was_dropped(agent, tenant_a):
+    stream = streams.tenant_stream(tenant_a.pk)
+
+    async def conversation():
+        client = LiveClient(headers)
+        await client.connect()
+        await client.subscribe(stream)
+        # Logged, but its group message lost (the channel layer drops messages beyond its capacity).
+        await sync_to_async(log.append)(
+            stream,
+            {
+                "v": 1,
+                "id": "dropped",
+                "type": "queue.stats",
+                "stream": stream,
+                "at": "",
+                "tenant": tenant_a.pk,
+                "data": {"waiting": 1},
+            },
+        )
+        quiet = await client.nothing_more(0.3)
+        await client.send({"type": "heartbeat", "idle": False})
+        recovered = await client.receive()
+        await client.close()
+        return quiet, recovered
+
+    headers = session_headers(agent.user)
+    quiet, recovered = run(conversation)
+    assert quiet is True
+    assert (recovered["id"], recovered["seq"], recovered["data"]) == ("dropped", 1, {"waiting": 1})
