@@ -109,18 +109,33 @@ CHANNEL_LAYER_URL = env_str("CHANNEL_LAYER_URL", f"{_redis_base}/1")
 CACHE_URL = env_str("CACHE_URL", f"{_redis_base}/2")
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [CHANNEL_LAYER_URL],
-            "prefix": env_str("CHANNEL_LAYER_PREFIX", "care"),
-            # Messages waiting per connection before the layer drops them (default 100): a burst of
-            # events to a busy server should wait, not be dropped and re-fetched from the live log.
-            "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
-        },
+# "core" (channels_redis's default: a list per connection, messages wait up to CHANNEL_LAYER_CAPACITY)
+# or "pubsub" (one Redis PUBLISH per group, fanned out inside each server process: far cheaper for
+# many connections per group, no buffering; the live log fills anything missed, docs/realtime.md).
+CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER_BACKEND", "pubsub")
+if CHANNEL_LAYER_BACKEND == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [CHANNEL_LAYER_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "care")},
+        }
     }
-}
+elif CHANNEL_LAYER_BACKEND == "core":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [CHANNEL_LAYER_URL],
+                "prefix": env_str("CHANNEL_LAYER_PREFIX", "care"),
+                "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
+            },
+        }
+    }
+else:
+    raise ImproperlyConfigured(
+        f'CHANNEL_LAYER_BACKEND must be "pubsub" or "core", not {CHANNEL_LAYER_BACKEND!r}.'
+    )
+
 # Live updates (docs/realtime.md): how many recent events per stream a reconnecting client can catch
 # up on, and for how long; an agent whose websocket heartbeats stop this long is set offline.
 LIVE_LOG_LENGTH = env_int("LIVE_LOG_LENGTH", 1000)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import random
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,7 +315,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         )
         if not allowed:
             return 0
-        await self.send_json(event)
+        await self.send(text_data=_encoded(event))
         return 1
 
     async def _publish_viewers(self, stream: str, tenant_id: int) -> None:
@@ -369,6 +370,23 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _error(self, message: str) -> None:
         await self.send_json({"type": "error", "message": message})
+
+
+_ENCODED: OrderedDict[tuple[str, str, int | None], str] = OrderedDict()
+_ENCODED_SIZE = 256
+
+
+def _encoded(event: Envelope) -> str:
+    """The event as JSON text, encoded once per process however many connections it goes to (each
+    connection receives its own decoded copy from the channel layer, so the cache is keyed by id)."""
+    key = (event["id"], event["stream"], event["seq"])
+    text = _ENCODED.get(key)
+    if text is None:
+        text = json.dumps(event)
+        _ENCODED[key] = text
+        if len(_ENCODED) > _ENCODED_SIZE:
+            _ENCODED.popitem(last=False)
+    return text
 
 
 def _reload_access(user_id: int) -> streams.Access | None:

@@ -26,6 +26,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.request import urlopen
@@ -34,9 +35,16 @@ import pytest
 from django.db import connections
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from care.accounts.models import Agent, User
+from care.core.channels import Channel
+from care.sla.models import SlaClock, SlaPolicy, Target
+from care.tickets.models import Direction
+from care.tickets.services import interaction_add
 from tests.asgi_servers import asgi_server as asgi_server_process
 from tests.asgi_servers import asgi_server_env, collect_static
-from tests.factories.accounts import PASSWORD
+from tests.factories.accounts import PASSWORD, make_agent
+from tests.factories.contacts import CustomerFactory, IdentityFactory
+from tests.factories.tickets import make_ticket
 from tests.processes import running
 
 T = TypeVar("T")
@@ -140,3 +148,97 @@ def committed(work: Callable[[], T]) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]  # type: ignore[no-any-return]
+
+
+# --- People and a ticket shared by the live-page tests ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    agent_id: int
+    user_id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    id: int
+    tenant_id: int
+    reference: str
+    identity_id: int
+    first_response_clock: int
+
+    @property
+    def path(self) -> str:
+        return f"/desk/tickets/{self.reference}/"
+
+    @property
+    def stream(self) -> str:
+        return f"ticket:{self.id}"
+
+
+def _person(agent: Agent, name: str) -> Person:
+    User.objects.filter(pk=agent.user_id).update(full_name=name)
+    return Person(agent_id=agent.pk, user_id=agent.user_id, email=agent.user.email, name=name)
+
+
+@pytest.fixture
+def alice(agent) -> Person:
+    return _person(agent, "Alice Agent")
+
+
+@pytest.fixture
+def bob(tenant_a) -> Person:
+    return _person(make_agent(tenants=[tenant_a], email="bob@care.test"), "Bob Builder")
+
+
+@pytest.fixture
+def ticket(tenant_a) -> TicketInfo:
+    """A phone ticket of A with the customer's first message; its SLA clocks run (no business hours)."""
+    SlaPolicy.objects.create(
+        tenant=tenant_a,
+        name="standard",
+        first_response_minutes=60,
+        next_response_minutes=30,
+        resolution_minutes=480,
+        business_hours=False,
+    )
+    customer = CustomerFactory(tenant=tenant_a, display_name="Greta Kunde")
+    identity = IdentityFactory(customer=customer, value="greta@example.com")
+    created = make_ticket(
+        tenant=tenant_a, customer=customer, subject="Zählerstand falsch", channel=Channel.PHONE
+    )
+    interaction_add(
+        ticket=created,
+        channel=Channel.PHONE,
+        direction=Direction.INBOUND,
+        body_text="Mein Zählerstand ist falsch.",
+        author_identity=identity,
+    )
+    clock = SlaClock.objects.get(ticket=created, target=Target.FIRST_RESPONSE)
+    return TicketInfo(
+        id=created.pk,
+        tenant_id=tenant_a.pk,
+        reference=created.reference,
+        identity_id=identity.pk,
+        first_response_clock=clock.pk,
+    )
+
+
+def open_ticket(browser: Browser, base_url: str, person: Person, ticket: TicketInfo) -> Page:
+    """A new browser context (its own cookies: another person) logged in on the ticket's page, once
+    the page is subscribed to the ticket's stream; marks the document to detect navigations."""
+    page = browser.new_context(locale="en-GB", timezone_id="Europe/Berlin").new_page()
+    log_in(page, base_url, person.email, next_path=ticket.path)
+    page.wait_for_function(
+        "stream => window.careLive && window.careLive.isSubscribed(stream)",
+        arg=ticket.stream,
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    page.evaluate("window.sameDocument = true")
+    return page
+
+
+def still_the_same_document(page: Page) -> bool:
+    return page.evaluate("window.sameDocument === true") is True
