@@ -244,7 +244,7 @@ class Agent(TimeStampedModel):
     )
     presence_changed_at = models.DateTimeField(_("presence changed"), default=timezone.now)
     presence_source = models.CharField(
-        _("presence set by"),
+        _("presence source"),
         max_length=20,
         choices=PresenceSource.choices,
         default=PresenceSource.MANUAL,

@@ -187,7 +187,7 @@ def ticket_entries(request: HttpRequest, reference: str) -> JsonResponse:
         try:
             ids = sorted({int(value) for value in request.GET.getlist("id")})
         except ValueError:
-            return JsonResponse({"error": _("Entry ids are numbers.")}, status=400)
+            return JsonResponse({"error": _("Entry IDs must be numbers.")}, status=400)
         if len(ids) > MAX_ENTRY_IDS:
             return JsonResponse(
                 {"error": _("Ask for at most %(count)d entries.") % {"count": MAX_ENTRY_IDS}}, status=400

@@ -168,7 +168,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 {
                     "type": "reload",
                     "stream": stream,
-                    "reason": _("Too much was missed to catch up; reload this view."),
+                    "reason": _("Too many updates were missed; reload this view."),
                 }
             )
             return 0

@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='agent',
             name='presence_source',
-            field=models.CharField(choices=[('manual', 'Set by hand'), ('idle', 'Idle (no input)'), ('timeout', 'Heartbeats stopped')], default='manual', editable=False, max_length=20, verbose_name='presence set by'),
+            field=models.CharField(choices=[('manual', 'Set by hand'), ('idle', 'Idle (no input)'), ('timeout', 'Heartbeats stopped')], default='manual', editable=False, max_length=20, verbose_name='presence source'),
         ),
     ]
