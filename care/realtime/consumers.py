@@ -81,6 +81,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         )
 
     async def disconnect(self, code: int) -> None:
+        refresh = getattr(self, "access_refresh", None)
+        if refresh is not None:
+            refresh.cancel()
         for stream in list(getattr(self, "subscriptions", {})):
             await self._unsubscribe(stream)
 
