@@ -16,6 +16,8 @@ from bench.harness import Benchmark, Context, RunOptions, emit, log, registry
 
 # Modules whose import registers benchmarks. Add a module here when adding a benchmark.
 BENCHMARK_MODULES = (
+    "bench.call_events",
+    "bench.call_route",
     "bench.email_ingest",
     "bench.live_fanout",
     "bench.queue",

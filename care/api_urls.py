@@ -10,4 +10,5 @@ urlpatterns: list[Any] = [
     path("routing/", include("care.routing.api_urls")),
     path("sla/", include("care.sla.api_urls")),
     path("reporting/", include("care.reporting.api_urls")),
+    path("calls/", include("care.calls.api_urls")),
 ]

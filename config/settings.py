@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "care.tickets",
     "care.routing",
     "care.sla",
+    "care.calls",
     "care.connectors",
     "care.reporting",
     "care.desk",

@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from care.accounts.models import Role, Skill, TenantAuthorisation
+from care.calls.models import Call, CallCode, Campaign, PhoneLine, ServiceLevelTarget
 from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
 from care.connectors.services import inbound_store
 from care.contacts.models import Customer, Identity
@@ -194,6 +195,51 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         SlaPolicy: policy,
         SlaClock: resolution,
         SlaEvent: SlaEvent.objects.get(clock=resolution),
+        **_phone_rows(tenant, customer, ticket, interaction),
+    }
+
+
+def _phone_rows(tenant, customer, ticket, interaction) -> dict[type, object]:
+    """The phone channel's rows of ``tenant``: a line, a coded call on the ticket, a campaign, a target."""
+    code = tenant.code
+    digits = f"{tenant.pk:04d}"
+    line = PhoneLine.objects.create(
+        tenant=tenant,
+        number=f"+49301234{digits}",
+        name=f"{code} hotline",
+        provider="generic",
+        default_language=tenant.default_language,
+    )
+    reason = CallCode.objects.create(
+        tenant=tenant, kind="reason", code=f"{code.lower()}-billing", label=f"{code} billing"
+    )
+    campaign = Campaign.objects.create(tenant=tenant, name=f"{code} winter campaign")
+    call = Call.objects.create(
+        tenant=tenant,
+        line=line,
+        direction="inbound",
+        provider="generic",
+        external_id=f"{code}-call-1",
+        caller=f"+49401234{digits}",
+        dialled=line.number,
+        customer=customer,
+        status="ended",
+        outcome="answered",
+        offered_at=dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC),
+        answered_at=dt.datetime(2026, 11, 2, 9, 0, 30, tzinfo=dt.UTC),
+        ended_at=dt.datetime(2026, 11, 2, 9, 5, tzinfo=dt.UTC),
+        queue_wait_seconds=30,
+        talk_seconds=270,
+        ticket=ticket,
+        reason=reason,
+        campaign=campaign,
+    )
+    return {
+        PhoneLine: line,
+        Call: call,
+        CallCode: reason,
+        Campaign: campaign,
+        ServiceLevelTarget: ServiceLevelTarget.objects.create(tenant=tenant),
     }
 
 

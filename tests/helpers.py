@@ -7,6 +7,7 @@ import threading
 from django.db import connections
 
 from care.accounts.models import Skill, TenantAuthorisation
+from care.calls.models import Call, CallCode, Campaign, PhoneLine, ServiceLevelTarget
 from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
 from care.contacts.models import Customer, Identity
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue
@@ -38,6 +39,11 @@ TENANT_OWNED_MODELS = [
     SlaPolicy,
     SlaClock,
     SlaEvent,
+    PhoneLine,
+    Call,
+    CallCode,
+    Campaign,
+    ServiceLevelTarget,
 ]
 
 

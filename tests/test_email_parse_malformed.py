@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from care.connectors.email.parse import EmailParseError, ParsedEmail, parse_email
@@ -228,6 +228,9 @@ def test_bad_charsets_still_give_text(charset, body, subject, encoding, subtype)
     ),
     maintype=st.sampled_from(["application", "image", "text", "audio"]),
 )
+# Found by hypothesis: the stdlib's unquoting strips angle brackets, and "<>" lost its whole name.
+@example(content=b"", filename="<>", maintype="application")
+@example(content=b"x", filename="<report>", maintype="application")
 def test_attachment_bytes_are_preserved(content, filename, maintype):
     message = EmailMessage()
     message["From"] = "a@example.com"

@@ -57,7 +57,9 @@ def visible_codes(user: User) -> set[str]:
 def test_first_run_reports_what_it_made(demo):
     total = sum(spec.tickets for spec in TENANTS)
     assert f"demo tickets: {total} created, 0 already there" in demo
-    assert Ticket.objects.count() == total
+    # Yesterday's phone calls (care/demo/calls.py) make tickets of their own, on top of the tenants'.
+    assert Ticket.objects.filter(calls__isnull=True).count() == total
+    assert Ticket.objects.filter(calls__isnull=False).distinct().count() == 25
     assert 300 <= total <= 400
 
 
@@ -175,14 +177,15 @@ def test_history_is_spread_over_the_past_month_in_order():
     assert waiting.filter(sla_due_at__lt=now).exists()
     assert waiting.filter(sla_due_at__gt=now).exists()
 
-    first_contacts = Interaction.objects.filter(external_id__endswith="-1")
-    assert first_contacts.count() == Ticket.objects.count()
+    first_contacts = Interaction.objects.filter(external_id__startswith="demo-", external_id__endswith="-1")
+    assert first_contacts.count() == Ticket.objects.filter(calls__isnull=True).count()
     assert not first_contacts.exclude(direction=Direction.INBOUND).exists()
 
     # The audit trail reads in order: created first, at the ticket's creation, then forward in time.
-    tickets = dict(Ticket.objects.values_list("pk", "created_at"))
+    # (The tickets of replayed phone calls are made at the replay, now, like a real replay would.)
+    tickets = dict(Ticket.objects.filter(calls__isnull=True).values_list("pk", "created_at"))
     trail: dict[int, list[TicketEvent]] = defaultdict(list)
-    for event in TicketEvent.objects.order_by("ticket_id", "id"):
+    for event in TicketEvent.objects.filter(ticket_id__in=tickets).order_by("ticket_id", "id"):
         trail[event.ticket_id].append(event)
     for ticket_id, events in trail.items():
         assert events[0].kind == TicketEvent.Kind.CREATED

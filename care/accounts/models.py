@@ -256,6 +256,10 @@ class Agent(TimeStampedModel):
     # rewrite it every few seconds (an index would cost every one of them), and the sweep reads a table
     # of at most a few thousand agents.
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True, editable=False)
+    # Where the telephone system rings this agent: an extension or a SIP URI (the phone route endpoint
+    # answers with it; call events name the agent by either).
+    phone_extension = models.CharField(_("phone extension"), max_length=40, blank=True)
+    sip_uri = models.CharField(_("SIP URI"), max_length=300, blank=True)
     accepts_offers = models.BooleanField(
         _("work is offered"),
         default=False,

@@ -10,8 +10,13 @@ from care.connectors.services import inbound_process
 
 def _handlers() -> dict[str, Callable[[InboundMessage], None]]:
     from care.connectors.email.ingest import email_apply
+    from care.connectors.phone.ingest import PROVIDERS as PHONE_PROVIDERS
+    from care.connectors.phone.ingest import phone_apply
 
-    return {"email": email_apply}
+    # Phone: one handler for every stored phone format (JSON events, Twilio callbacks, CDR files).
+    handlers: dict[str, Callable[[InboundMessage], None]] = {"email": email_apply}
+    handlers.update(dict.fromkeys(PHONE_PROVIDERS, phone_apply))
+    return handlers
 
 
 def process_stored(inbound_id: int) -> InboundMessage | None:

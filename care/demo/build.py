@@ -26,14 +26,19 @@ from care.accounts.services import (
     agent_set_language,
     agent_set_presence,
 )
+from care.calls.models import Call, CallCode, Campaign, PhoneLine, Provider, ServiceLevelTarget
+from care.calls.services import call_event_apply
 from care.connectors.models import Mailbox
 from care.contacts.identities import IdentityKind, SocialPlatform, normalise_phone
 from care.contacts.models import Customer, Identity
 from care.contacts.services import customer_get_or_create_by_identity, identity_add
 from care.core.channels import Channel
 from care.core.languages import Proficiency
+from care.demo.calls import demo_call_events, to_call_event
 from care.demo.data import (
     AGENTS,
+    CALL_CODES,
+    CAMPAIGNS,
     CLOSING_DAYS,
     DEFAULT_TEAM,
     DEMO_AGENT_PASSWORD,
@@ -44,8 +49,11 @@ from care.demo.data import (
     LAST_NAMES,
     MAIL_DOMAINS,
     NOTES,
+    PHONE_EXTENSIONS,
+    PHONE_LINES,
     ROUTING,
     SEED,
+    SERVICE_LEVEL_TARGETS,
     SLA_POLICIES,
     SUPERVISORS_GROUP,
     TEAMS,
@@ -53,6 +61,7 @@ from care.demo.data import (
     TEXTS,
     URGENT_TAGS,
     AgentSpec,
+    PhoneLineSpec,
     QueueSpec,
     TenantSpec,
 )
@@ -162,14 +171,16 @@ def external_id(code: str, index: int, position: int) -> str:
 
 
 @transaction.atomic
-def seed_demo(*, now: dt.datetime | None = None) -> Summary:
+def seed_demo(*, now: dt.datetime | None = None, calls: bool = False) -> Summary:
     """Build the demo world, or complete it; rows that exist are found by natural key and kept.
 
-    The fixed logins get their published passwords back on every run.
+    The fixed logins get their published passwords back on every run. With ``calls``, yesterday's
+    phone calls (``care.demo.calls``) are replayed too: they add tickets of their own.
     """
     now = now or timezone.now()
     tenants = _ensure_tenants()
     agents, teams = _ensure_people(tenants)
+    lines = _ensure_phone(tenants)
     _ensure_supervisors_group([agents["supervisor@care.example"].user])
     _ensure_routing(tenants, teams)  # before the tickets: creating one queues it in its matching queue
     created: list[Ticket] = []
@@ -182,7 +193,19 @@ def seed_demo(*, now: dt.datetime | None = None) -> Summary:
     # first run the services need not build clocks at creation that would be thrown away.
     _ensure_service_levels(tenants, now)
     _replay_service_levels(created, now)
+    if calls:
+        replay_call_day(lines, now)
     return Summary(counts=demo_counts(), tickets_created=len(created), tickets_found=found)
+
+
+@transaction.atomic
+def seed_demo_calls(*, now: dt.datetime | None = None) -> int:
+    """Only the phone part: the demo tenants and people (found or made), their lines, codes and
+    targets, and yesterday's calls replayed. Returns how many events were new. Idempotent."""
+    now = now or timezone.now()
+    tenants = _ensure_tenants()
+    _ensure_people(tenants)
+    return replay_call_day(_ensure_phone(tenants), now)
 
 
 def demo_counts() -> dict[str, int]:
@@ -204,6 +227,8 @@ def demo_counts() -> dict[str, int]:
         "SLA policies": SlaPolicy,
         "SLA clocks": SlaClock,
         "SLA events": SlaEvent,
+        "phone lines": PhoneLine,
+        "calls": Call,
     }
     return {label: int(model.objects.count()) for label, model in models.items()}
 
@@ -374,7 +399,12 @@ def _ensure_agent(
     spec: AgentSpec, *, user: User, team: Team, tenants: dict[str, Tenant], skills: dict[str, list[Skill]]
 ) -> Agent:
     agent, _created = Agent.objects.update_or_create(
-        user=user, defaults={"team": team, "accepts_offers": spec.accepts_offers}
+        user=user,
+        defaults={
+            "team": team,
+            "accepts_offers": spec.accepts_offers,
+            "phone_extension": PHONE_EXTENSIONS.get(spec.email, ""),
+        },
     )
     for language, level in spec.languages:
         agent_set_language(agent=agent, language=language, proficiency=level)
@@ -415,6 +445,55 @@ def _ensure_supervisors_group(members: list[User]) -> Group:
     for user in members:
         user.groups.add(group)
     return group
+
+
+# --- Phone ---------------------------------------------------------------------------------------
+
+
+def demo_phone_token(spec: PhoneLineSpec) -> str:
+    # Published in the README like the mail token, so that anyone can post events with curl.
+    return f"demo-{spec.tenant.lower()}-phone"
+
+
+def _ensure_phone(tenants: dict[str, Tenant]) -> dict[str, PhoneLine]:
+    """The lines of ``PHONE_LINES`` (by number), the tenants' call codes, campaigns and service level
+    targets, checked by the rules the admin applies (``full_clean``). Every run sets them as the
+    tables say."""
+    lines: dict[str, PhoneLine] = {}
+    for spec in PHONE_LINES:
+        line = PhoneLine.objects.filter(number=spec.number).first() or PhoneLine(number=spec.number)
+        line.tenant, line.name, line.provider = tenants[spec.tenant], spec.name, Provider.GENERIC
+        line.inbound_token = demo_phone_token(spec)
+        line.signing_secret = ""  # the demo's events are not signed
+        line.ivr_menu = {str(digit): {"language": code} for digit, code in enumerate(spec.ivr, start=1)}
+        line.default_language, line.is_active = spec.ivr[0], True
+        line.full_clean()
+        line.save()
+        lines[spec.number] = line
+    for code, kind, slug, label, is_sale in CALL_CODES:
+        CallCode.objects.update_or_create(
+            tenant=tenants[code],
+            kind=kind,
+            code=slug,
+            defaults={"label": label, "is_sale": is_sale, "is_active": True},
+        )
+    for code, name in CAMPAIGNS:
+        Campaign.objects.update_or_create(tenant=tenants[code], name=name, defaults={"is_active": True})
+    for code, within, percent, short in SERVICE_LEVEL_TARGETS:
+        ServiceLevelTarget.objects.update_or_create(
+            tenant=tenants[code],
+            defaults={"answered_within_seconds": within, "percent": percent, "short_abandon_seconds": short},
+        )
+    return lines
+
+
+def replay_call_day(lines: dict[str, PhoneLine], now: dt.datetime) -> int:
+    """Apply yesterday's demo call events through the phone pipeline; returns how many were new
+    (none on a second run the same day: the pipeline recognises every event it has seen)."""
+    return sum(
+        call_event_apply(line=lines[event["dialled"]], event=to_call_event(event)).applied
+        for event in demo_call_events(now)
+    )
 
 
 # --- Routing -------------------------------------------------------------------------------------

@@ -706,4 +706,69 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
     "en": ("Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson", "Taylor", "Clark"),
 }
 MAIL_DOMAINS = ("mail.example", "post.example", "web.example", "inbox.example")
+
+# --- Phone ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PhoneLineSpec:
+    tenant: str
+    number: str  # E.164, in the tenant's country
+    name: str
+    ivr: tuple[str, ...]  # the menu: digit "1" chooses the first language, "2" the second, …
+    answered_by: str  # the agent (email) who answers the demo day's calls
+    callers: str  # prefix of the demo day's callers' numbers (two digits follow): unlike any persona's
+
+
+PHONE_LINES = (
+    PhoneLineSpec("SWN", "+494080800100", "Kundenservice-Hotline", ("de", "en", "tr"), "jana@care.example",
+                  "+4940333010"),
+    PhoneLineSpec("TSOL", "+34930800100", "Atención al cliente", ("es", "en", "fr"), "lucia@care.example",
+                  "+349333010"),
+    PhoneLineSpec("KOOP", "+31208080100", "Klantenservice", ("nl", "en", "de"), "ayse@care.example",
+                  "+311033301"),
+    PhoneLineSpec("HUDS", "+15188080100", "Customer service", ("en", "es"), "emily@care.example",
+                  "+191433301"),
+    PhoneLineSpec("CATS", "+18458080100", "Guest help line", ("en", "es"), "lucia@care.example",
+                  "+160733301"),
+)
+# Where the telephone system rings each agent who takes calls (agents writing only have none).
+PHONE_EXTENSIONS = {
+    "agent@care.example": "201", "supervisor@care.example": "202", "jana@care.example": "203",
+    "mehmet@care.example": "204", "lucia@care.example": "205", "pierre@care.example": "206",
+    "daan@care.example": "207", "kasia@care.example": "208", "emily@care.example": "209",
+    "ayse@care.example": "210", "tomasz@care.example": "211",
+}
+
+_REASON, _OUTCOME = "reason", "outcome"
+# tenant, kind, code, label (in the tenant's language), counts as a sale
+CALL_CODES = (
+    ("SWN", _REASON, "abrechnung", "Abrechnung / Abschlag", False),
+    ("SWN", _REASON, "zaehlerstand", "Zählerstand", False),
+    ("SWN", _REASON, "stoerung", "Störung", False),
+    ("SWN", _OUTCOME, "geloest", "Gelöst", False),
+    ("SWN", _OUTCOME, "rueckruf", "Rückruf vereinbart", False),
+    ("TSOL", _REASON, "facturacion", "Facturación", False),
+    ("TSOL", _REASON, "averia", "Avería", False),
+    ("TSOL", _OUTCOME, "resuelto", "Resuelto", False),
+    ("TSOL", _OUTCOME, "devolver-llamada", "Devolver la llamada", False),
+    ("KOOP", _REASON, "bestelling", "Bestelling", False),
+    ("KOOP", _REASON, "retour", "Retour", False),
+    ("KOOP", _OUTCOME, "opgelost", "Opgelost", False),
+    ("KOOP", _OUTCOME, "geen-interesse", "Geen interesse", False),
+    ("KOOP", _OUTCOME, "verkocht", "Verkocht", True),
+    ("HUDS", _REASON, "orders", "Orders & shipping", False),
+    ("HUDS", _REASON, "warranty", "Warranty claim", False),
+    ("HUDS", _OUTCOME, "resolved", "Resolved", False),
+    ("HUDS", _OUTCOME, "callback", "Call back", False),
+    ("CATS", _REASON, "booking", "Booking", False),
+    ("CATS", _REASON, "lockout", "Lock-out", False),
+    ("CATS", _OUTCOME, "resolved", "Resolved", False),
+    ("CATS", _OUTCOME, "callback", "Call back", False),
+)
+# Kooplust's agents call back customers who left items in their basket; a sale earns the revenue share.
+CAMPAIGNS = (("KOOP", "Winteractie"),)
+# TeleSol's contract: 85 % of calls answered within 30 s, hang-ups within 8 s not counted. The other
+# tenants have none and get the usual 80/20.
+SERVICE_LEVEL_TARGETS = (("TSOL", 30, 85, 8),)  # tenant, answered within (s), percent, short abandon (s)
 # fmt: on

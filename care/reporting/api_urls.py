@@ -10,4 +10,5 @@ app_name = "reporting_api"
 
 urlpatterns = [
     path("wallboard/<str:tenant_code>", api.WallboardApi.as_view(), name="wallboard"),
+    path("calls", api.CallFiguresApi.as_view(), name="call_figures"),
 ]

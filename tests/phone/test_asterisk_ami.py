@@ -23,8 +23,11 @@ def _expected() -> dict[str, Any]:
     return data
 
 
-FILES = sorted(json.loads((TELEPHONY / "asterisk-ami" / "expected.json").read_text())) if (
-    TELEPHONY / "asterisk-ami" / "expected.json").is_file() else []
+FILES = (
+    sorted(json.loads((TELEPHONY / "asterisk-ami" / "expected.json").read_text()))
+    if (TELEPHONY / "asterisk-ami" / "expected.json").is_file()
+    else []
+)
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -56,7 +59,10 @@ def test_all_six_files_are_covered():
 def test_login_capture_skips_the_banner_and_keeps_actions_and_responses():
     messages = parse_stream(corpus_file("asterisk-ami/panoramisk/login_ok.ami.txt").read_text())
     assert [(m.kind, m.name) for m in messages] == [
-        ("action", "login"), ("response", "Success"), ("event", "FullyBooted")]
+        ("action", "login"),
+        ("response", "Success"),
+        ("event", "FullyBooted"),
+    ]
     assert messages[1].get("Message") == "Authentication accepted"
     assert messages[2].line == 12
 

@@ -37,14 +37,29 @@ def _read(name: str) -> str:
 def _row(**changes: str) -> str:
     """One valid line (first line of cdr.csv) with some columns replaced."""
     values = {
-        "accountcode": "", "src": "791-445-9811", "dst": "715-413-9112", "dcontext": "hq",
-        "clid": '"" <791-445-9811>', "channel": "NOT_AVAILABLE", "dstchannel": "NOT_AVAILABLE",
-        "lastapp": "Dial", "lastdata": "NOT_AVAILABLE", "start": "2017-06-20 09:49:22", "answer": "",
-        "end": "2017-06-20 09:49:32", "duration": "10", "billsec": "0", "disposition": "NO ANSWER",
-        "amaflags": "DOCUMENTATION", "uniqueid": "1497952162.0", "userfield": "",
+        "accountcode": "",
+        "src": "791-445-9811",
+        "dst": "715-413-9112",
+        "dcontext": "hq",
+        "clid": '"" <791-445-9811>',
+        "channel": "NOT_AVAILABLE",
+        "dstchannel": "NOT_AVAILABLE",
+        "lastapp": "Dial",
+        "lastdata": "NOT_AVAILABLE",
+        "start": "2017-06-20 09:49:22",
+        "answer": "",
+        "end": "2017-06-20 09:49:32",
+        "duration": "10",
+        "billsec": "0",
+        "disposition": "NO ANSWER",
+        "amaflags": "DOCUMENTATION",
+        "uniqueid": "1497952162.0",
+        "userfield": "",
     } | changes
-    cells = [values[c] if c in ("duration", "billsec") else '"' + values[c].replace('"', '""') + '"'
-             for c in COLUMNS]
+    cells = [
+        values[c] if c in ("duration", "billsec") else '"' + values[c].replace('"', '""') + '"'
+        for c in COLUMNS
+    ]
     return ",".join(cells) + "\n"
 
 
@@ -118,7 +133,10 @@ def test_answered_record_becomes_offered_answered_ended():
     record = parse_rows(_read("smallcdr.csv"), tz=TZ)[1]  # 10:29:03 answered 10:29:14, 402/390 s
     offered, answered, ended = to_call_events(record, region="US")
     assert [e.kind for e in (offered, answered, ended)] == [
-        CallEventKind.OFFERED, CallEventKind.ANSWERED, CallEventKind.ENDED]
+        CallEventKind.OFFERED,
+        CallEventKind.ANSWERED,
+        CallEventKind.ENDED,
+    ]
     assert {e.call_id for e in (offered, answered, ended)} == {"1498559343.3"}
     assert offered.occurred_at == datetime(2017, 6, 27, 14, 29, 3, tzinfo=UTC)
     assert answered.occurred_at == datetime(2017, 6, 27, 14, 29, 14, tzinfo=UTC)
@@ -134,8 +152,15 @@ def test_answered_record_becomes_offered_answered_ended():
 
 
 def test_agent_is_the_dstchannel_when_recorded():
-    [record] = parse_rows(_row(disposition="ANSWERED", answer="2017-06-20 09:49:25", billsec="7",
-                               dstchannel="SIP/agent-0042-00000001"), tz=TZ)
+    [record] = parse_rows(
+        _row(
+            disposition="ANSWERED",
+            answer="2017-06-20 09:49:25",
+            billsec="7",
+            dstchannel="SIP/agent-0042-00000001",
+        ),
+        tz=TZ,
+    )
     assert to_call_events(record)[1].agent_ref == "SIP/agent-0042-00000001"
 
 
@@ -174,8 +199,10 @@ def test_every_corpus_record_maps_to_events_without_error():
     [
         (_row() + _row() + '"a","b"\n', "Line 3 has 2 columns; an Asterisk CDR line has 18"),
         (_row()[:-4] + "\n", "Line 1 has 17 columns"),
-        (_row(start="2017-06-31 09:49:22"),
-         "Line 1: the start time '2017-06-31 09:49:22' is not a real date"),
+        (
+            _row(start="2017-06-31 09:49:22"),
+            "Line 1: the start time '2017-06-31 09:49:22' is not a real date",
+        ),
         (_row(end="20.6.2017 09:49"), "Line 1: the end time '20.6.2017 09:49' is not in the form"),
         (_row(answer="soon"), "Line 1: the answer time 'soon'"),
         (_row(duration="-4"), "Line 1: duration must be a whole number"),
@@ -236,8 +263,11 @@ def _records(draw: st.DrawFn) -> CdrRecord:
 
     start = draw(_LOCAL)
     answered = draw(st.booleans())
-    text = {name: draw(_FIELD) for name in COLUMNS if name not in
-            ("start", "answer", "end", "duration", "billsec")}
+    text = {
+        name: draw(_FIELD)
+        for name in COLUMNS
+        if name not in ("start", "answer", "end", "duration", "billsec")
+    }
     return CdrRecord(
         **text,
         start=moment(start),

@@ -49,7 +49,8 @@ def test_answered_cdr_matches_expected_json():
     assert cdr.hangup_cause == expected["hangup_cause"]
     answer_usec = int(expected["answer_stamp_usec_per_cgrates_test"])
     assert cdr.answer == datetime.fromtimestamp(answer_usec // 1_000_000, tz=UTC).replace(
-        microsecond=answer_usec % 1_000_000)
+        microsecond=answer_usec % 1_000_000
+    )
     assert cdr.user_agent.startswith(expected["sip_user_agent_prefix_per_cgrates_test"])
     assert cdr.caller_name == expected["caller_id_name_per_cgrates_test"]
 
@@ -58,7 +59,10 @@ def test_answered_cdr_becomes_offered_answered_ended():
     cdr = parse_cdr(_cdr_bytes(BODY))
     offered, answered, ended = to_call_events(cdr)
     assert [e.kind for e in (offered, answered, ended)] == [
-        CallEventKind.OFFERED, CallEventKind.ANSWERED, CallEventKind.ENDED]
+        CallEventKind.OFFERED,
+        CallEventKind.ANSWERED,
+        CallEventKind.ENDED,
+    ]
     assert {e.call_id for e in (offered, answered, ended)} == {"3da8bf84-c133-4959-9e24-e72875cb33a1"}
     assert offered.provider == "freeswitch"
     assert offered.occurred_at == datetime(2018, 1, 11, 10, 25, 44, 534355, tzinfo=UTC)
@@ -88,16 +92,29 @@ def test_partial_unanswered_cdr_matches_expected_json_and_gives_only_offered():
 
 def _synthetic(hangup_cause: str) -> dict[str, Any]:
     """SYNTHETIC minimal mod_json_cdr of an unanswered leg (not from the corpus)."""
-    return {"variables": {"uuid": "u-1", "start_epoch": "1700000000", "answer_epoch": "0",
-                          "end_epoch": "1700000020", "duration": "20", "billsec": "0",
-                          "hangup_cause": hangup_cause, "caller_id_number": "+4930123456",
-                          "destination_number": "+4940654321"}}
+    return {
+        "variables": {
+            "uuid": "u-1",
+            "start_epoch": "1700000000",
+            "answer_epoch": "0",
+            "end_epoch": "1700000020",
+            "duration": "20",
+            "billsec": "0",
+            "hangup_cause": hangup_cause,
+            "caller_id_number": "+4930123456",
+            "destination_number": "+4940654321",
+        }
+    }
 
 
 @pytest.mark.parametrize(
     ("cause", "kind"),
-    [("USER_BUSY", CallEventKind.REJECTED), ("CALL_REJECTED", CallEventKind.REJECTED),
-     ("ORIGINATOR_CANCEL", CallEventKind.ABANDONED), ("NO_ANSWER", CallEventKind.ABANDONED)],
+    [
+        ("USER_BUSY", CallEventKind.REJECTED),
+        ("CALL_REJECTED", CallEventKind.REJECTED),
+        ("ORIGINATOR_CANCEL", CallEventKind.ABANDONED),
+        ("NO_ANSWER", CallEventKind.ABANDONED),
+    ],
 )
 def test_unanswered_legs_by_hangup_cause(cause, kind):
     offered, ending = to_call_events(parse_cdr(_synthetic(cause)))
@@ -117,8 +134,10 @@ def test_unanswered_legs_by_hangup_cause(cause, kind):
         ({"variables": {"start_epoch": "1700000000"}}, "has no call uuid"),
         ({"variables": {"uuid": "u-2"}}, "u-2 has no start time"),
         ({"variables": {"uuid": "u-3", "start_epoch": "soon"}}, "start_epoch must be a whole number"),
-        ({"variables": {"uuid": "u-4", "start_epoch": "1700000000", "billsec": "x"}},
-         "billsec must be a whole number"),
+        (
+            {"variables": {"uuid": "u-4", "start_epoch": "1700000000", "billsec": "x"}},
+            "billsec must be a whole number",
+        ),
     ],
 )
 def test_unusable_documents_raise_parse_error(source, message):

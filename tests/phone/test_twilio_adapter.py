@@ -33,8 +33,13 @@ def _vectors() -> tuple[str, list[dict[str, Any]]]:
 
 
 def _verify(vector: dict[str, Any], token: str, **changes: Any) -> bool:
-    arguments = {"url": vector["url"], "params": vector["params"], "signature": vector["signature"],
-                 "body": vector.get("body"), **changes}
+    arguments = {
+        "url": vector["url"],
+        "params": vector["params"],
+        "signature": vector["signature"],
+        "body": vector.get("body"),
+        **changes,
+    }
     return verify_signature(auth_token=token, **arguments)
 
 
@@ -98,7 +103,7 @@ def test_any_single_character_change_of_the_signature_is_rejected(position, repl
     signature = vectors[0]["signature"]
     position %= len(signature)
     assume(signature[position] != replacement)
-    changed = signature[:position] + replacement + signature[position + 1:]
+    changed = signature[:position] + replacement + signature[position + 1 :]
     assert _verify(vectors[0], token, signature=changed) is False
 
 
@@ -108,7 +113,7 @@ def test_any_single_character_change_of_the_url_is_rejected(position, replacemen
     url = vectors[0]["url"]
     position %= len(url)
     assume(url[position] != replacement)
-    assert _verify(vectors[0], token, url=url[:position] + replacement + url[position + 1:]) is False
+    assert _verify(vectors[0], token, url=url[:position] + replacement + url[position + 1 :]) is False
 
 
 @given(key_index=st.integers(min_value=0), position=st.integers(min_value=0), replacement=_CHARS)
@@ -118,7 +123,7 @@ def test_any_single_character_change_of_a_parameter_value_is_rejected(key_index,
     key = sorted(params)[key_index % len(params)]
     position %= len(params[key])
     assume(params[key][position] != replacement)
-    params[key] = params[key][:position] + replacement + params[key][position + 1:]
+    params[key] = params[key][:position] + replacement + params[key][position + 1 :]
     assert _verify(vectors[0], token, params=params) is False
 
 
@@ -146,8 +151,9 @@ def _callback(status: str, **overrides: str) -> dict[str, str]:
 
 
 def test_a_signed_synthetic_callback_verifies_and_parses():
-    params = _callback("completed", CallDuration="127", SequenceNumber="3",
-                       RecordingUrl="https://api.twilio.com/rec/RE1")
+    params = _callback(
+        "completed", CallDuration="127", SequenceNumber="3", RecordingUrl="https://api.twilio.com/rec/RE1"
+    )
     signature = compute_signature(auth_token="12345", url=CALLBACK_URL, params=params)
     assert verify_signature(auth_token="12345", url=CALLBACK_URL, params=params, signature=signature)
 
@@ -213,18 +219,26 @@ def test_the_same_callback_twice_has_the_same_event_id_and_others_differ():
 
 
 def test_event_id_without_sequence_uses_the_instant_whatever_the_offset():
-    utc = CallEvent(provider="p", call_id="c", kind=CallEventKind.ENDED,
-                    occurred_at=datetime(2024, 3, 1, 12, 0, tzinfo=UTC))
-    plus_two = CallEvent(provider="p", call_id="c", kind=CallEventKind.ENDED,
-                         occurred_at=datetime(2024, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))))
+    utc = CallEvent(
+        provider="p",
+        call_id="c",
+        kind=CallEventKind.ENDED,
+        occurred_at=datetime(2024, 3, 1, 12, 0, tzinfo=UTC),
+    )
+    plus_two = CallEvent(
+        provider="p",
+        call_id="c",
+        kind=CallEventKind.ENDED,
+        occurred_at=datetime(2024, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
+    )
     assert plus_two.occurred_at.tzinfo is UTC
     assert utc.event_id == plus_two.event_id
 
 
 def test_call_event_refuses_a_naive_time():
+    naive = datetime(2024, 3, 1, 12, 0)  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="timezone-aware"):
-        CallEvent(provider="p", call_id="c", kind=CallEventKind.ENDED,
-                  occurred_at=datetime(2024, 3, 1, 12, 0))  # noqa: DTZ001 -- the point of the test
+        CallEvent(provider="p", call_id="c", kind=CallEventKind.ENDED, occurred_at=naive)
 
 
 def test_missing_timestamp_uses_received_at_or_is_refused():

@@ -203,9 +203,27 @@ def _message_bytes(message: Message) -> bytes:
         return message.as_bytes(policy=policy.compat32)
 
 
+def _literal_param(part: Message, header: str, key: str) -> str | None:
+    """A parameter as written, only its double quotes removed: the stdlib's unquoting also strips
+    angle brackets, so a file called "<>" would lose its whole name (and "<a>" its brackets)."""
+    value = part.get_param(key, None, header=header, unquote=False)
+    if value is None or isinstance(value, tuple):  # RFC 2231 values are never angle-quoted
+        return None
+    text = str(value)
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return text
+
+
 def _filename(part: Message) -> str | None:
     try:
         name = part.get_filename()
+        if name is not None:
+            literal = _literal_param(part, "content-disposition", "filename")
+            if literal is None and part.get_param("filename", None, header="content-disposition") is None:
+                literal = _literal_param(part, "content-type", "name")
+            if literal and literal.startswith("<") and literal.endswith(">"):
+                name = literal
     except Exception:  # a parameter the header parser chokes on
         name = None
         for header in ("content-disposition", "content-type"):

@@ -75,7 +75,11 @@ def _message(lines: list[tuple[int, str]], missing: int) -> AmiMessage:
     for key, value in fields:
         headers.setdefault(key, value)
     return AmiMessage(
-        kind=kind, name=name, headers=headers, fields=tuple(fields), line=lines[0][0],
+        kind=kind,
+        name=name,
+        headers=headers,
+        fields=tuple(fields),
+        line=lines[0][0],
         missing_bytes_before=missing,
     )
 
@@ -100,7 +104,7 @@ def parse_stream(text: str) -> list[AmiMessage]:
                 messages.append(_message(block, missing))
                 block = []
             missing = int(gap.group(1))
-            line = line[gap.end():]
+            line = line[gap.end() :]
             if not line.strip():
                 continue
         block.append((number, line))
@@ -113,6 +117,7 @@ def events(messages: Iterable[AmiMessage], name: str | None = None) -> list[AmiM
     """The ``Event`` messages, optionally only those called ``name`` (case-insensitive)."""
     wanted = name.casefold() if name is not None else None
     return [
-        message for message in messages
+        message
+        for message in messages
         if message.kind == "event" and (wanted is None or message.name.casefold() == wanted)
     ]

@@ -30,8 +30,24 @@ from care.connectors.phone.events import CallEvent, CallEventKind, ParseError, n
 
 PROVIDER = "asterisk"
 COLUMNS = (
-    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
-    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield",
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
 )
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _TIME_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
@@ -42,8 +58,18 @@ _UNQUOTED = frozenset({"duration", "billsec"})
 _PARALLEL_WINDOW = 2
 _NO_CHANNEL = frozenset({"", "NOT_AVAILABLE"})
 _EXTRA = (
-    "accountcode", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "disposition",
-    "amaflags", "userfield", "duration", "billsec",
+    "accountcode",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "disposition",
+    "amaflags",
+    "userfield",
+    "duration",
+    "billsec",
 )
 _ENDINGS = {
     "NO ANSWER": CallEventKind.ABANDONED,
@@ -105,8 +131,10 @@ def _local_time(text: str, *, zone: ZoneInfo, column: str, line: int) -> datetim
     moment = local.astimezone(UTC)
     if moment.astimezone(zone).replace(tzinfo=None) != naive:
         raise ParseError(
-            _("Line %(line)d: the %(column)s time %(value)r does not exist in the time zone %(zone)s "
-              "(it falls in a daylight-saving change); check the time zone given for this PBX.")
+            _(
+                "Line %(line)d: the %(column)s time %(value)r does not exist in the time zone %(zone)s "
+                "(it falls in a daylight-saving change); check the time zone given for this PBX."
+            )
             % {"line": line, "column": column, "value": text, "zone": zone.key}
         )
     return moment
@@ -292,6 +320,12 @@ def to_call_events(record: CdrRecord, *, region: str | None = None) -> list[Call
     ended = replace(answered, kind=CallEventKind.ENDED, occurred_at=record.end, talk_seconds=record.billsec)
     return [offered, answered, ended]
 
+
 __all__ = [
-    "COLUMNS", "CdrRecord", "collapse_parallel_calls", "parse_rows", "to_call_events", "write_rows",
+    "COLUMNS",
+    "CdrRecord",
+    "collapse_parallel_calls",
+    "parse_rows",
+    "to_call_events",
+    "write_rows",
 ]

@@ -115,7 +115,6 @@ def parse_int(value: str, *, name: str) -> int:
     text = value.strip()
     if not _DIGITS.fullmatch(text):
         raise ParseError(
-            _("The field %(name)s must be a whole number, not %(value)r.")
-            % {"name": name, "value": value}
+            _("The field %(name)s must be a whole number, not %(value)r.") % {"name": name, "value": value}
         )
     return int(text)

@@ -38,8 +38,16 @@ from care.connectors.phone.events import (
 
 PROVIDER = "freeswitch"
 _REJECTING_CAUSES = frozenset(
-    {"USER_BUSY", "CALL_REJECTED", "NORMAL_CIRCUIT_CONGESTION", "SWITCH_CONGESTION",
-     "NO_ROUTE_DESTINATION", "UNALLOCATED_NUMBER", "INCOMPATIBLE_DESTINATION", "OUTGOING_CALL_BARRED"}
+    {
+        "USER_BUSY",
+        "CALL_REJECTED",
+        "NORMAL_CIRCUIT_CONGESTION",
+        "SWITCH_CONGESTION",
+        "NO_ROUTE_DESTINATION",
+        "UNALLOCATED_NUMBER",
+        "INCOMPATIBLE_DESTINATION",
+        "OUTGOING_CALL_BARRED",
+    }
 )
 
 
@@ -102,9 +110,9 @@ def _number(value: str, *, name: str) -> int:
         ) from error
 
 
-def _moment(variables: Mapping[str, Any], times: Mapping[str, Any], prefix: str, time_key: str) -> (
-    datetime | None
-):
+def _moment(
+    variables: Mapping[str, Any], times: Mapping[str, Any], prefix: str, time_key: str
+) -> datetime | None:
     micro = _first(variables.get(f"{prefix}_uepoch"))
     if not micro:
         seconds = _first(variables.get(f"{prefix}_epoch"))
@@ -142,15 +150,26 @@ def parse_cdr(source: str | bytes | Mapping[str, Any]) -> FreeSwitchCdr:
     end = _moment(variables, times, "end", "hangup_time")
     elapsed = int((end - start).total_seconds()) if end else 0
     talked = int((end - answer).total_seconds()) if end and answer else 0
-    destination = _first(profile.get("destination_number"), variables.get("destination_number"),
-                         variables.get("sip_to_user"), variables.get("dialed_user"))
+    destination = _first(
+        profile.get("destination_number"),
+        variables.get("destination_number"),
+        variables.get("sip_to_user"),
+        variables.get("dialed_user"),
+    )
     direction: Direction = "outbound" if _first(variables.get("direction")) == "outbound" else "inbound"
     return FreeSwitchCdr(
         call_id=call_id,
-        caller=_first(profile.get("caller_id_number"), variables.get("caller_id_number"),
-                      variables.get("sip_from_user"), variables.get("effective_caller_id_number")),
-        caller_name=_first(profile.get("caller_id_name"), variables.get("caller_id_name"),
-                           variables.get("effective_caller_id_name")),
+        caller=_first(
+            profile.get("caller_id_number"),
+            variables.get("caller_id_number"),
+            variables.get("sip_from_user"),
+            variables.get("effective_caller_id_number"),
+        ),
+        caller_name=_first(
+            profile.get("caller_id_name"),
+            variables.get("caller_id_name"),
+            variables.get("effective_caller_id_name"),
+        ),
         destination=destination,
         direction=direction,
         start=start,
@@ -190,15 +209,23 @@ def to_call_events(cdr: FreeSwitchCdr, *, region: str | None = None) -> list[Cal
     if cdr.answer is not None:
         wait = max(int((cdr.answer - cdr.start).total_seconds()), 0)
         answered = replace(
-            offered, kind=CallEventKind.ANSWERED, occurred_at=cdr.answer, agent_ref=cdr.agent_ref,
+            offered,
+            kind=CallEventKind.ANSWERED,
+            occurred_at=cdr.answer,
+            agent_ref=cdr.agent_ref,
             wait_seconds=wait,
         )
         events.append(answered)
         if cdr.end is not None:
-            events.append(replace(
-                answered, kind=CallEventKind.ENDED, occurred_at=cdr.end, talk_seconds=cdr.billsec,
-                hold_seconds=cdr.hold_seconds,
-            ))
+            events.append(
+                replace(
+                    answered,
+                    kind=CallEventKind.ENDED,
+                    occurred_at=cdr.end,
+                    talk_seconds=cdr.billsec,
+                    hold_seconds=cdr.hold_seconds,
+                )
+            )
     elif cdr.end is not None:
         kind = CallEventKind.REJECTED if cdr.hangup_cause in _REJECTING_CAUSES else CallEventKind.ABANDONED
         events.append(replace(offered, kind=kind, occurred_at=cdr.end, wait_seconds=cdr.duration))

@@ -67,8 +67,18 @@ _STATUS_KINDS: dict[str, CallEventKind] = {
 }
 _UNANSWERED = frozenset({"no-answer", "canceled"})
 _MAPPED = frozenset(
-    {"CallSid", "CallStatus", "Timestamp", "SequenceNumber", "CallDuration", "From", "To",
-     "Direction", "RecordingUrl", "Digits"}
+    {
+        "CallSid",
+        "CallStatus",
+        "Timestamp",
+        "SequenceNumber",
+        "CallDuration",
+        "From",
+        "To",
+        "Direction",
+        "RecordingUrl",
+        "Digits",
+    }
 )
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
