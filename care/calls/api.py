@@ -15,16 +15,17 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from care.accounts.models import Agent, Role, User
+from care.accounts.models import Agent, User
 from care.calls.models import Call, CallCode, Campaign, validate_e164
 from care.calls.selectors import access_call, calls_of_ticket
 from care.calls.services import call_set_codes, outbound_call_log
+from care.routing import api as routing_api
 from care.tenants.models import Tenant
 from care.tickets.models import Ticket
 from care.tickets.selectors import access_ticket
@@ -39,25 +40,12 @@ def _user(request: Request) -> User:
     return user
 
 
-class DeskUser(BasePermission):
-    """Logged-in, active staff of the service center: everyone but tenant portal users."""
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        user = request.user
-        if not isinstance(user, User) or not user.is_active:
-            return False  # DRF answers "not authenticated"
-        if user.role == Role.PORTAL:
-            raise exceptions.PermissionDenied(_("Tenant portal users do not use the calls API."))
-        return True
+class DeskUser(routing_api.DeskUser):
+    portal_message = gettext_lazy("Tenant portal users do not use the calls API.")
 
 
-class HasAgentProfile(DeskUser):
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if not super().has_permission(request, view):
-            return False
-        if not hasattr(request.user, "agent"):
-            raise exceptions.PermissionDenied(_("You have no agent profile."))
-        return True
+class HasAgentProfile(routing_api.HasAgentProfile):
+    portal_message = gettext_lazy("Tenant portal users do not use the calls API.")
 
 
 def _ticket(user: User, reference: str) -> Ticket:

@@ -49,14 +49,17 @@ def is_supervisor(user: User) -> bool:
 
 
 class DeskUser(BasePermission):
-    """Logged-in, active staff of the service center: everyone but tenant portal users."""
+    """Logged-in, active staff of the service center: everyone but tenant portal users. Other APIs
+    reuse it (and ``HasAgentProfile``) with their own ``portal_message``."""
+
+    portal_message = gettext_lazy("Tenant portal users do not use the routing API.")
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         if not isinstance(user, User) or not user.is_active:
             return False  # DRF answers "not authenticated"
         if user.role == Role.PORTAL:
-            raise exceptions.PermissionDenied(_("Tenant portal users do not use the routing API."))
+            raise exceptions.PermissionDenied(self.portal_message)
         return True
 
 
