@@ -141,6 +141,10 @@ else:
 # up on, and for how long; an agent whose websocket heartbeats stop this long is set offline.
 LIVE_LOG_LENGTH = env_int("LIVE_LOG_LENGTH", 1000)
 LIVE_LOG_SECONDS = env_int("LIVE_LOG_SECONDS", 6 * 3600)
+
+# How long one process may use service hours and routing queues it read before reading them again
+# (care/core/memo.py; a change made in the same process applies at once). 0 turns the memo off.
+CONFIG_MEMO_SECONDS = env_int("CONFIG_MEMO_SECONDS", 5)
 PRESENCE_TIMEOUT_SECONDS = env_int("PRESENCE_TIMEOUT_SECONDS", 90)
 
 # --- Celery --------------------------------------------------------------------------------------

@@ -36,6 +36,16 @@ pytest_plugins = ["tests.celery_e2e"]
 
 
 @pytest.fixture(autouse=True)
+def fresh_config_memos():
+    """Configuration memoised by an earlier test (care/core/memo.py) must not leak into this one."""
+    from care.core.memo import clear_all_memos
+
+    clear_all_memos()
+    yield
+    clear_all_memos()
+
+
+@pytest.fixture(autouse=True)
 def live_prefix(settings):
     """Every test gets its own channel-layer prefix: its groups, live sequences and logs in Redis are
     its own (several test runs may share this machine's Redis), and are deleted afterwards."""

@@ -4,7 +4,9 @@ languages and channels."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -65,12 +67,30 @@ def agent_set_presence(
             last_seen_at=now,
             presence_source=Case(When(presence=presence, then=Value(source)), default=F("presence_source")),
         )
-    agent.refresh_from_db(
-        fields=["presence", "presence_source", "presence_changed_at", "last_seen_at", "updated_at"]
-    )
     if changed:
-        agent_presence_changed.send(sender=Agent, agent=agent, presence=presence)
+        # The row now holds exactly these values: no need to read it back.
+        agent.presence, agent.presence_source = presence, source
+        agent.presence_changed_at = agent.last_seen_at = agent.updated_at = now
+    else:
+        agent.refresh_from_db(
+            fields=["presence", "presence_source", "presence_changed_at", "last_seen_at", "updated_at"]
+        )
+    if changed:
+        agent_presence_changed.send(
+            sender=Agent,
+            agent=agent,
+            presence=presence,
+            tenant_ids=functools.cache(partial(_active_tenant_ids, agent.pk)),
+        )
     return agent
+
+
+def _active_tenant_ids(agent_id: int) -> list[int]:
+    return list(
+        TenantAuthorisation.objects.filter(agent_id=agent_id, tenant__is_active=True)
+        .order_by("tenant_id")
+        .values_list("tenant_id", flat=True)
+    )
 
 
 # One statement for the common heartbeat (nothing changes): record it and read what the rules need.

@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# kwargs: agent (refreshed), presence (the new state)
+# kwargs: agent (refreshed), presence (the new state), tenant_ids (a callable: the ids of the active
+# tenants the agent is authorised for, read once per change however many receivers ask)
 agent_presence_changed = Signal()

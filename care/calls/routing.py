@@ -42,9 +42,9 @@ from care.connectors.phone.events import CallEvent, CallEventKind
 from care.core.channels import Channel
 from care.routing.eligibility import AgentFacts, Requirement, agent_facts, current_load, rejections
 from care.routing.models import StepHours
-from care.routing.rules import StepRule, rules_for_tenants
+from care.routing.rules import StepRule, rules_of_tenant_memoised
 from care.routing.strategies import strategy_for
-from care.tenants.calendar import calendar_of
+from care.tenants.calendar import calendar_of_memoised
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _record_call(*, line: PhoneLine, ringing: RingingCall, agent: Agent, now: dt
         ivr_digits=ringing.ivr[:100],
         extra={"source": "route"},
     )
-    return call_event_apply(line=line, event=event).call
+    return call_event_apply(line=line, event=event, agent=agent).call
 
 
 def route_ringing_call(
@@ -140,16 +140,14 @@ def route_ringing_call(
     """
     now = now or timezone.now()
     tenant = line.tenant
-    if not calendar_of(tenant).is_open(now):
+    if not calendar_of_memoised(tenant).is_open(now):
         answer = RouteAnswer(target=Target.VOICEMAIL, address=line.voicemail_target)
         logger.info("call %s on %s: closed, voicemail", ringing.call_id, line.number)
         return answer
     choice = line.ivr_choice(ringing.ivr)
     language = str(choice.get("language") or line.default_language)
     tags = [str(t) for t in choice.get("tags") or [] if isinstance(t, str)]
-    queue = rules_for_tenants([tenant.pk])[tenant.pk].match(
-        channel=Channel.PHONE, language=language, tags=tags
-    )
+    queue = rules_of_tenant_memoised(tenant.pk).match(channel=Channel.PHONE, language=language, tags=tags)
     steps = _immediate_steps(queue.steps)
     strategy = strategy_for(queue.strategy, Channel.PHONE)
     with transaction.atomic():

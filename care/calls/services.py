@@ -198,14 +198,19 @@ def _merge_parties(call: Call, line: PhoneLine, event: CallEvent) -> None:
         call.language = language if isinstance(language, str) and language else line.default_language
 
 
-def _merge_agent(call: Call, event: CallEvent, previous_last: dt.datetime | None) -> None:
+def _merge_agent(
+    call: Call, event: CallEvent, previous_last: dt.datetime | None, known: Agent | None
+) -> None:
     # The newest event naming an agent wins (a transfer hands the call on).
     if not event.agent_ref or (
         call.agent_ref and previous_last is not None and event.occurred_at < previous_last
     ):
         return
     call.agent_ref = event.agent_ref[:300]
-    call.agent = _find_agent(call.tenant_id, event.agent_ref)
+    if known is not None and event.agent_ref == f"agent:{known.pk}":
+        call.agent = known
+    else:
+        call.agent = _find_agent(call.tenant_id, event.agent_ref)
     if call.agent is None:
         logger.warning("Call %s: no authorised agent is known as %r", call.pk, event.agent_ref)
 
@@ -221,8 +226,11 @@ def _merge_customer(call: Call) -> None:
 
 
 @transaction.atomic
-def call_event_apply(*, line: PhoneLine, event: CallEvent) -> CallApplied:
+def call_event_apply(*, line: PhoneLine, event: CallEvent, agent: Agent | None = None) -> CallApplied:
     """Merge ``event`` into its call (created on its first event); a repeat changes nothing.
+
+    ``agent``: the agent the event names as ``agent:<id>``, when the caller has loaded it and knows it
+    is authorised for the line's tenant (the router, which just chose them); saves looking them up.
 
     Two workers applying events of one call wait for each other on the call's row lock.
     """
@@ -236,7 +244,7 @@ def call_event_apply(*, line: PhoneLine, event: CallEvent) -> CallApplied:
     _merge_times(call, event)
     _merge_state(call, event)
     _merge_parties(call, line, event)
-    _merge_agent(call, event, previous_last)
+    _merge_agent(call, event, previous_last, agent)
     _merge_customer(call)
     call.save()
     _update_presence(call, was_live=was_live)

@@ -37,6 +37,11 @@ def _client(url: str) -> Any:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
 
 
+def redis_for(url: str) -> Any:
+    """A pooled, thread-safe client for ``url`` (one per URL per process)."""
+    return _client(url)
+
+
 def client() -> Any:
     """The Redis the channel layer uses (a pooled, thread-safe client per URL). Typed ``Any``:
     redis-py's stubs type every command as sync-or-async."""
@@ -53,12 +58,29 @@ def _keys(stream: str) -> tuple[str, str]:
     return f"{base}:seq", f"{base}:log"
 
 
+@cache
+def _append_script(url: str) -> Any:
+    # A registered script runs as EVALSHA (the body is sent once per server, not per event).
+    return _client(url).register_script(_APPEND)
+
+
 def append(stream: str, event: dict[str, Any], *, keep: int | None = None) -> int:
     """Store ``event`` (an envelope without ``seq``) as the stream's next event; returns its sequence."""
-    seq_key, log_key = _keys(stream)
-    body = json.dumps(event, separators=(",", ":"), sort_keys=True)
-    length = keep if keep is not None else settings.LIVE_LOG_LENGTH
-    return int(client().eval(_APPEND, 2, seq_key, log_key, body, length, settings.LIVE_LOG_SECONDS))
+    return append_all([(stream, event, keep)])[0]
+
+
+def append_all(entries: list[tuple[str, dict[str, Any], int | None]]) -> list[int]:
+    """``append`` for several ``(stream, event, keep)`` in one round trip; the sequences in order."""
+    if not entries:
+        return []
+    script = _append_script(settings.CHANNEL_LAYER_URL)
+    with client().pipeline(transaction=False) as pipe:
+        for stream, event, keep in entries:
+            seq_key, log_key = _keys(stream)
+            body = json.dumps(event, separators=(",", ":"), sort_keys=True)
+            length = keep if keep is not None else settings.LIVE_LOG_LENGTH
+            script(keys=[seq_key, log_key], args=[body, length, settings.LIVE_LOG_SECONDS], client=pipe)
+        return [int(seq) for seq in pipe.execute()]
 
 
 def current(stream: str) -> int:

@@ -17,6 +17,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -55,8 +57,9 @@ def publish_now(*, event_type: str, tenant_id: int, data: Mapping[str, Any], str
     _check(event_type, stream_names)
     event_id = uuid.uuid4().hex
     at = timestamp(timezone.now())
-    messages: list[tuple[str, dict[str, Any]]] = []
     try:
+        envelopes: list[Envelope] = []
+        logged: list[tuple[int, tuple[str, dict[str, Any], int | None]]] = []
         for stream in stream_names:
             envelope: Envelope = {
                 "v": SCHEMA_VERSION,
@@ -71,9 +74,16 @@ def publish_now(*, event_type: str, tenant_id: int, data: Mapping[str, Any], str
             if event_type not in EPHEMERAL_TYPES:
                 kind = live_streams.kind_of(stream)
                 stored = {key: value for key, value in envelope.items() if key != "seq"}
-                envelope["seq"] = log.append(stream, stored, keep=kind.log_length if kind else None)
-            messages.append((live_streams.group_name(stream), {"type": "live.event", "event": envelope}))
-        async_to_sync(_send_all)(messages)
+                logged.append((len(envelopes), (stream, stored, kind.log_length if kind else None)))
+            envelopes.append(envelope)
+        for (index, _entry), seq in zip(logged, log.append_all([entry for _i, entry in logged]), strict=True):
+            envelopes[index]["seq"] = seq
+        send_sync(
+            [
+                (live_streams.group_name(envelope["stream"]), {"type": "live.event", "event": envelope})
+                for envelope in envelopes
+            ]
+        )
     except Exception:  # a live update must never undo or fail the committed change
         logger.exception("Live event %s to %s was not published", event_type, stream_names)
     return event_id
@@ -94,6 +104,42 @@ async def publish_ephemeral(*, event_type: str, tenant_id: int, data: Mapping[st
         "data": dict(data),
     }
     await _send_all([(live_streams.group_name(stream), {"type": "live.event", "event": envelope})])
+
+
+def send_sync(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send ``(group, message)`` pairs from synchronous code (a request, a Celery task).
+
+    With the pub/sub layer on one Redis, a group send is one ``PUBLISH`` of the serialised message
+    to the group's Redis channel: done here with the pooled synchronous client, in one pipeline.
+    That avoids ``async_to_sync``, which starts an event loop, and with it a new Redis connection of
+    the layer, for every call (about 3 ms of a 4 ms publish). Any other layer takes the async path.
+    """
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
+    hosts = _single_pubsub_host(layer)
+    if hosts is None:
+        async_to_sync(_send_all)(messages)
+        return
+    with log.redis_for(hosts).pipeline(transaction=False) as pipe:
+        for group, message in messages:
+            pipe.publish(_pubsub_channel(group), layer.serialize(message))
+        pipe.execute()
+
+
+def _single_pubsub_host(layer: Any) -> str | None:
+    """The Redis URL of a pub/sub layer with one host (sharding would pick the host per group)."""
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return None
+    config: Any = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    hosts = config.get("hosts", [])
+    return hosts[0] if len(hosts) == 1 and isinstance(hosts[0], str) else None
+
+
+def _pubsub_channel(group: str) -> str:
+    # channels_redis 4.x: RedisPubSubLoopLayer._get_group_channel_name. Pinned by
+    # tests/realtime/test_live_consumer.py, whose clients receive what this publishes.
+    return f"{log.prefix()}__group__{group}"
 
 
 async def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:

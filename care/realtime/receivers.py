@@ -7,23 +7,22 @@ once to the agent's own stream, which keeps the agent's open tabs in step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.dispatch import receiver
 
-from care.accounts.models import Agent, TenantAuthorisation
+from care.accounts.models import Agent
 from care.accounts.signals import agent_presence_changed
 from care.realtime import schema, streams
 from care.realtime.publish import publish_on_commit
 
 
 @receiver(agent_presence_changed, dispatch_uid="realtime_publish_presence")
-def publish_presence(sender: Any, *, agent: Agent, presence: str, **_: Any) -> None:
-    tenant_ids = list(
-        TenantAuthorisation.objects.filter(agent_id=agent.pk, tenant__is_active=True)
-        .order_by("tenant_id")
-        .values_list("tenant_id", flat=True)
-    )
+def publish_presence(
+    sender: Any, *, agent: Agent, presence: str, tenant_ids: Callable[[], list[int]], **_: Any
+) -> None:
+    authorised = tenant_ids()
     data = {
         "agent": {"id": agent.pk, "name": agent.user.get_full_name()},
         "presence": presence,
@@ -32,9 +31,9 @@ def publish_presence(sender: Any, *, agent: Agent, presence: str, **_: Any) -> N
     # The agent's own copy rides with the first tenant's event (the consumer forwards it because the
     # agent sees that tenant); an agent of no active tenant gets it as tenant 0, the own-stream marker.
     own = streams.agent_stream(agent.pk)
-    if not tenant_ids:
+    if not authorised:
         publish_on_commit(event_type="agent.presence", tenant_id=0, data=data, streams=[own])
         return
-    for index, tenant_id in enumerate(tenant_ids):
+    for index, tenant_id in enumerate(authorised):
         targets = [streams.tenant_stream(tenant_id), *([own] if index == 0 else [])]
         publish_on_commit(event_type="agent.presence", tenant_id=tenant_id, data=data, streams=targets)

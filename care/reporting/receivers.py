@@ -2,16 +2,16 @@
 
 Receivers run inside the sender's transaction; the refresh is scheduled after its commit and
 debounced per tenant (``live.wallboard_refresh_soon``), so they cost no query, except a presence
-change (one: the agent's tenants).
+change (the agent's tenants, read once per change for every receiver).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.dispatch import receiver
 
-from care.accounts.models import TenantAuthorisation
 from care.accounts.signals import agent_presence_changed
 from care.reporting.live import wallboard_refresh_soon
 from care.sla.signals import sla_event_recorded
@@ -32,11 +32,8 @@ def follow_responses(sender: Any, *, interaction: Any, counts_as_response: bool,
 
 
 @receiver(agent_presence_changed, dispatch_uid="reporting_follow_presence")
-def follow_presence(sender: Any, *, agent: Any, **_: Any) -> None:
-    tenant_ids = TenantAuthorisation.objects.filter(agent_id=agent.pk, tenant__is_active=True).values_list(
-        "tenant_id", flat=True
-    )
-    for tenant_id in tenant_ids:
+def follow_presence(sender: Any, *, tenant_ids: Callable[[], list[int]], **_: Any) -> None:
+    for tenant_id in tenant_ids():
         wallboard_refresh_soon(tenant_id)
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from care.accounts.models import Team
 from care.core.languages import Proficiency
+from care.core.memo import ConfigMemo
 from care.routing.models import RoutingQueue, RoutingStep, StepHours, TeamKind, hours_phrase, team_kind_phrase
 
 if TYPE_CHECKING:
@@ -156,6 +157,15 @@ def rules_for_tenants(tenant_ids: Iterable[int]) -> dict[int, TenantRules]:
         )
         for tenant_id in tenant_ids
     }
+
+
+RULES_MEMO: ConfigMemo[TenantRules] = ConfigMemo("routing rules")
+
+
+def rules_of_tenant_memoised(tenant_id: int) -> TenantRules:
+    """One tenant's rules, read at most every ``CONFIG_MEMO_SECONDS`` per process (for a ringing call);
+    cleared when queues, steps, teams or skills are saved in this process (RoutingConfig.ready)."""
+    return RULES_MEMO.get(tenant_id, lambda: rules_for_tenants([tenant_id])[tenant_id])
 
 
 # --- Descriptions ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from care.core.memo import ConfigMemo
 from care.tenants.models import ServiceHours, Tenant, TenantHoliday
 
 Interval = tuple[dt.time, dt.time]
@@ -158,6 +159,16 @@ def calendar_of(
         holiday_subdivision=tenant.holiday_subdivision,
         closed_dates=frozenset(closed),
     )
+
+
+CALENDAR_MEMO: ConfigMemo[ServiceCalendar] = ConfigMemo("calendars")
+
+
+def calendar_of_memoised(tenant: Tenant) -> ServiceCalendar:
+    """``calendar_of`` read at most every ``CONFIG_MEMO_SECONDS`` per process (no query when fresh).
+    For hot paths such as routing a ringing call; the memo is cleared when hours, closing days or
+    tenants are saved in this process (TenantsConfig.ready)."""
+    return CALENDAR_MEMO.get(tenant.pk, lambda: calendar_of(tenant))
 
 
 def calendars_of(tenants: Iterable[Tenant]) -> dict[int, ServiceCalendar]:

@@ -163,6 +163,7 @@ def test_query_count_of_an_event_is_pinned(line, phone_agent, django_assert_num_
     # A middle event of a known call: savepoint, lock, save, release; no customer lookup, no ticket.
     with django_assert_num_queries(4):
         call_event_apply(line=line, event=events[1])
-    # The answer: savepoint, lock, agent, save, presence (update, then what its receivers read), release.
-    with django_assert_num_queries(9):
+    # The answer: savepoint, lock, agent, save, presence (the update, then the agent's tenants its
+    # receivers share), release.
+    with django_assert_num_queries(7):
         call_event_apply(line=line, event=events[2])

@@ -25,6 +25,8 @@ from care.calls.models import Call, CallStatus, PhoneLine, Provider
 from care.calls.routing import RingingCall, Target, route_ringing_call
 from care.core.channels import Channel
 from care.core.languages import Proficiency
+from care.core.memo import clear_all_memos
+from care.routing.models import RoutingQueue, RoutingStep
 from care.tenants.models import ServiceHours
 from tests.factories.accounts import make_agent
 from tests.helpers import run_in_threads
@@ -335,12 +337,13 @@ def _queries_with(tenant, agents: int) -> tuple[int, int]:
     return len(routed), len(queued)
 
 
-# Routed: service hours 2, queues 1, savepoint 1, facts 1, agent lock 1, load under the lock 1, on_call 2
-# + its receivers' authorisations 2, last routed 1, then ``call_event_apply`` (savepoint, call lookup,
-# insert in a savepoint, agent by reference, customer by phone identity, save) 12, release 1.
-# Queued: service hours 2, queues 1, savepoint 2, facts 1.
-ROUTED_QUERIES = 26
-QUEUED_QUERIES = 6
+# Routed, the tenant's first call in this process: service hours 2 and queues 1 (then memoised,
+# care/core/memo.py), savepoint 1, facts 1, agent lock 1, load under the lock 1, on_call 1 + the
+# agent's tenants for its receivers 1, last routed 1, then ``call_event_apply`` for the chosen agent
+# (savepoint, call lookup, insert in a savepoint, customer by phone identity created in a savepoint,
+# save) 12, release 1. Queued, configuration memoised: savepoint 1, facts 1, release 1.
+ROUTED_QUERIES = 23
+QUEUED_QUERIES = 3
 
 
 @pytest.mark.django_db
@@ -349,3 +352,39 @@ def test_query_count_is_pinned_and_does_not_grow_with_agents(tenant_a, tenant_b)
     _line(tenant_b, number="+34911234567")
     assert _queries_with(tenant_a, 5) == (ROUTED_QUERIES, QUEUED_QUERIES)
     assert _queries_with(tenant_b, 50) == (ROUTED_QUERIES, QUEUED_QUERIES)
+
+
+@pytest.mark.django_db
+def test_service_hours_and_queues_are_memoised_but_a_change_applies_at_once(tenant_a, settings):
+    line = PhoneLine.objects.select_related("tenant").get(pk=_line(tenant_a).pk)
+    agent = _phone_agent([tenant_a])
+    assert route_ringing_call(line=line, ringing=_ringing("c-1")).agent == agent
+    _online(agent)
+    with CaptureQueriesContext(connection) as warm:
+        assert route_ringing_call(line=line, ringing=_ringing("c-2")).agent == agent
+    assert not [q for q in warm if "servicehours" in q["sql"] or "routingqueue" in q["sql"]]
+
+    # Saved in this process (admin, API): the memo is cleared, the next call sees it.
+    _online(agent)
+    now = timezone.now().astimezone(dt.UTC)
+    ServiceHours.objects.create(
+        tenant=tenant_a,
+        weekday=(now + dt.timedelta(days=1)).weekday(),
+        opens_at=dt.time(8),
+        closes_at=dt.time(9),
+    )
+    assert route_ringing_call(line=line, ringing=_ringing("c-3")).target == Target.VOICEMAIL
+    ServiceHours.objects.all().delete()
+    queue = RoutingQueue.objects.create(tenant=tenant_a, name="Nobody", channels=[Channel.PHONE])
+    RoutingStep.objects.create(queue=queue, position=1, language="ja")
+    answer = route_ringing_call(line=line, ringing=_ringing("c-4"))
+    assert answer.target == Target.QUEUE
+    assert answer.rejected[agent.pk]  # nobody speaks the queue's language
+
+    # Changed behind the memo's back (another process): seen once the memo's seconds have passed;
+    # with CONFIG_MEMO_SECONDS = 0 at once.
+    RoutingQueue.objects.filter(pk=queue.pk).update(is_active=False)
+    assert route_ringing_call(line=line, ringing=_ringing("c-5")).target == Target.QUEUE
+    settings.CONFIG_MEMO_SECONDS = 0
+    clear_all_memos()
+    assert route_ringing_call(line=line, ringing=_ringing("c-6")).agent == agent

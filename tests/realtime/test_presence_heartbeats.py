@@ -16,7 +16,6 @@ from care.accounts.models import Agent, Presence, PresenceSource, TenantAuthoris
 from care.accounts.services import agent_heartbeat, agent_presence_sweep, agent_set_presence
 from care.accounts.tasks import presence_sweep
 from care.realtime import log
-from care.realtime.receivers import publish_presence
 from care.realtime.schema import timestamp
 from care.realtime.streams import agent_stream, tenant_stream
 from care.routing.models import QueuedItem, RoutingDecision
@@ -311,14 +310,24 @@ def test_a_heartbeat_without_a_change_publishes_nothing(tenant_a, agent, django_
     assert callbacks == []
 
 
-def test_publishing_presence_costs_one_query_for_the_tenants(
+def test_a_presence_change_reads_the_agents_tenants_once_for_all_receivers(
     tenant_a, tenant_b, agent, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
+    # Live publishing and the wallboard refresh both need the agent's tenants: one query between
+    # them, after the one UPDATE (the new values are not read back).
     TenantAuthorisation.objects.create(agent=agent, tenant=tenant_b)
+    online(agent)
     agent = Agent.objects.select_related("user").get(pk=agent.pk)
-    with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(1):
-        publish_presence(sender=Agent, agent=agent, presence=agent.presence)
-    assert [len(events(tenant_stream(tenant.pk))) for tenant in (tenant_a, tenant_b)] == [1, 1]
+    with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(2):
+        agent_set_presence(agent=agent, presence=Presence.AWAY)
+    assert (agent.presence, agent.presence_source) == (Presence.AWAY, PresenceSource.MANUAL)
+    assert (
+        agent.presence_changed_at == agent.last_seen_at == Agent.objects.get(pk=agent.pk).presence_changed_at
+    )
+    assert [events(tenant_stream(tenant.pk))[-1]["data"]["presence"] for tenant in (tenant_a, tenant_b)] == [
+        Presence.AWAY,
+        Presence.AWAY,
+    ]
 
 
 # --- Admin -----------------------------------------------------------------------------------------
