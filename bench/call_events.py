@@ -40,7 +40,7 @@ from bench.routing_data import SEED
 from care.accounts.models import TenantAuthorisation
 from care.calls.models import PhoneLine
 from care.calls.services import call_event_apply
-from care.connectors.phone.events import CallEvent, CallEventKind
+from care.calls.events import CallEvent, CallEventKind
 
 FULL_CALLS, QUICK_CALLS = 400, 30
 FULL_HTTP_CALLS, QUICK_HTTP_CALLS = 200, 15

@@ -35,7 +35,7 @@ from care.calls.models import (
     ServiceLevelTarget,
     validate_e164,
 )
-from care.connectors.phone.events import CallEvent, CallEventKind
+from care.calls.events import CallEvent, CallEventKind
 from care.contacts.models import Identity
 from care.contacts.services import customer_get_or_create_by_identity
 from care.core.channels import Channel

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from care.connectors.phone.events import CallEvent, CallEventKind
+from care.calls.events import CallEvent, CallEventKind
 from care.demo.data import PHONE_EXTENSIONS, PHONE_LINES, TENANTS, PhoneLineSpec
 
 PROVIDER = "generic"

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from care.calls.models import PhoneLine, Provider
-from care.connectors.phone.events import CallEvent, CallEventKind
+from care.calls.events import CallEvent, CallEventKind
 
 CALLER = "+4930123456"
 NUMBER = "+4940111222"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from care.connectors.phone.asterisk_ami import events, parse_stream
-from care.connectors.phone.events import ParseError
+from care.calls.events import ParseError
 from tests.phone.corpus import TELEPHONY, corpus_file
 
 

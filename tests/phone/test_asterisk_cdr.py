@@ -24,7 +24,7 @@ from care.connectors.phone.asterisk_cdr import (
     to_call_events,
     write_rows,
 )
-from care.connectors.phone.events import CallEventKind, ParseError
+from care.calls.events import CallEventKind, ParseError
 from tests.phone.corpus import corpus_file
 
 TZ = "America/New_York"

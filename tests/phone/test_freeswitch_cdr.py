@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from care.connectors.phone.events import CallEventKind, ParseError
+from care.calls.events import CallEventKind, ParseError
 from care.connectors.phone.freeswitch import parse_cdr, to_call_events
 from tests.phone.corpus import corpus_file
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from care.connectors.phone.events import CallEventKind, ParseError
+from care.calls.events import CallEventKind, ParseError
 from care.connectors.phone.generic import parse_events
 
 

@@ -17,7 +17,7 @@ from django.http import QueryDict
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from care.connectors.phone.events import CallEvent, CallEventKind, ParseError
+from care.calls.events import CallEvent, CallEventKind, ParseError
 from care.connectors.phone.twilio import compute_signature, parse_status_callback, verify_signature
 from tests.phone.corpus import corpus_file
 

@@ -1,7 +1,7 @@
 """Phone channel adapters: turn what a telephone system reports into Care's ``CallEvent``.
 
 Every module here is pure (no models, no database, no views): it verifies and parses one provider's
-format and returns ``care.connectors.phone.events.CallEvent`` values, or raises ``ParseError`` with
+format and returns ``care.calls.events.CallEvent`` values, or raises ``ParseError`` with
 a message an operator can act on. Storing the raw request first and feeding the events into tickets
 and call records is the job of the phone pipeline built on top of these modules.
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 from django.utils.translation import gettext as _
 
-from care.connectors.phone.events import ParseError
+from care.calls.events import ParseError
 
 MessageKind = Literal["event", "response", "action"]
 _KINDS: dict[str, MessageKind] = {"event": "event", "response": "response", "action": "action"}

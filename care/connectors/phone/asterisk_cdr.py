@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils.translation import gettext as _
 
-from care.connectors.phone.events import CallEvent, CallEventKind, ParseError, normalise_number
+from care.calls.events import CallEvent, CallEventKind, ParseError, normalise_number
 
 PROVIDER = "asterisk"
 COLUMNS = (

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from care.connectors.phone.events import (
+from care.calls.events import (
     CallEvent,
     CallEventKind,
     Direction,

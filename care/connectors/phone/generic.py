@@ -19,7 +19,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from care.connectors.phone.events import CallEvent, CallEventKind, Direction, ParseError, normalise_number
+from care.calls.events import CallEvent, CallEventKind, Direction, ParseError, normalise_number
 
 PROVIDER = "generic"
 MAX_EVENTS = 500

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from care.calls.models import PhoneLine
 from care.calls.routing import RingingCall, route_ringing_call
-from care.connectors.phone.events import normalise_number
+from care.calls.events import normalise_number
 
 SIGNATURE_HEADER = "HTTP_X_CARE_SIGNATURE"
 MAX_BODY_BYTES = 16 * 1024

@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from django.utils.translation import gettext as _
 
-from care.connectors.phone.events import (
+from care.calls.events import (
     CallEvent,
     CallEventKind,
     Direction,
