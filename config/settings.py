@@ -142,6 +142,9 @@ else:
 LIVE_LOG_LENGTH = env_int("LIVE_LOG_LENGTH", 1000)
 LIVE_LOG_SECONDS = env_int("LIVE_LOG_SECONDS", 6 * 3600)
 
+# Key for secrets stored encrypted (care/core/secrets.py); unset: derived from SECRET_KEY.
+SECRETS_ENCRYPTION_KEY = env_str("SECRETS_ENCRYPTION_KEY", "")
+
 # How long one process may use service hours and routing queues it read before reading them again
 # (care/core/memo.py; a change made in the same process applies at once). 0 turns the memo off.
 CONFIG_MEMO_SECONDS = env_int("CONFIG_MEMO_SECONDS", 5)

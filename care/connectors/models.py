@@ -14,9 +14,12 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from care.connectors.social.base import Credentials
+from care.contacts.identities import SocialPlatform
 from care.core.channels import Channel
 from care.core.languages import validate_language_code
 from care.core.models import TenantOwned
+from care.core.secrets import EncryptedTextField
 from care.tickets.models import Priority
 
 
@@ -187,6 +190,8 @@ class InboundMessage(TenantOwned):
 class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
     FAILED = "failed", _("Failed")
 
 
@@ -208,6 +213,14 @@ class OutboundDelivery(TenantOwned):
         related_name="deliveries",
         verbose_name=_("mailbox"),
     )
+    social_account = models.ForeignKey(
+        "connectors.SocialAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("social account"),
+    )
     recipient = models.CharField(_("recipient"), max_length=320)
     message_id = models.CharField(_("message id"), max_length=500, blank=True)
     status = models.CharField(
@@ -216,6 +229,8 @@ class OutboundDelivery(TenantOwned):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
     failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
 
     class Meta:
@@ -229,3 +244,130 @@ class OutboundDelivery(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} → {self.recipient} ({self.get_status_display()})"
+
+
+class SocialAccount(TenantOwned):
+    """A tenant's presence on a social or messaging platform that customers write to: a WhatsApp
+    number, a Facebook page, an Instagram account, a Telegram bot, an X account, or any platform
+    speaking Care's signed JSON. Secrets are stored encrypted and never shown again (docs/social.md).
+    """
+
+    platform = models.CharField(_("platform"), max_length=20, choices=SocialPlatform.choices)
+    name = models.CharField(_("name"), max_length=200)
+    account_id = models.CharField(
+        _("account id"),
+        max_length=100,
+        help_text=_(
+            "The platform's id of this account: WhatsApp phone-number id, Facebook page id, Instagram "
+            "account id, Telegram bot id, X user id."
+        ),
+    )
+    inbound_token = models.CharField(
+        _("inbound token"),
+        max_length=64,
+        unique=True,
+        default=new_inbound_token,
+        help_text=_("Secret in the webhook URL /inbound/social/<platform>/<token>/."),
+    )
+    app_secret = EncryptedTextField(
+        _("app secret"),
+        blank=True,
+        help_text=_("Signs the platform's webhooks (Meta app secret, X consumer secret)."),
+    )
+    verify_token = EncryptedTextField(
+        _("verify token"),
+        blank=True,
+        help_text=_("Meta's hub.verify_token, or Telegram's secret token header."),
+    )
+    access_token = EncryptedTextField(
+        _("access token"),
+        blank=True,
+        help_text=_("Sends replies and fetches media (page, system-user or bot token)."),
+    )
+    api_base = models.URLField(
+        _("API base URL"), blank=True, help_text=_("Empty: the platform's public API. Set for a sandbox.")
+    )
+    default_team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("default team"),
+    )
+    default_language = models.CharField(
+        _("default language"),
+        max_length=8,
+        blank=True,
+        validators=[validate_language_code],
+        help_text=_("Used when the language of a message cannot be detected; else the tenant's default."),
+    )
+    default_priority = models.PositiveSmallIntegerField(
+        _("default priority"), choices=Priority.choices, default=Priority.NORMAL
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    last_inbound_at = models.DateTimeField(_("last message in"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("social account")
+        verbose_name_plural = _("social accounts")
+        ordering = ["tenant", "platform", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "account_id"], name="connectors_social_account_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "platform"], name="connectors_social_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+    def credentials(self) -> Credentials:
+        return Credentials(
+            account_id=self.account_id,
+            app_secret=self.app_secret,
+            verify_token=self.verify_token,
+            access_token=self.access_token,
+            api_base=self.api_base,
+        )
+
+
+class SocialConversation(TenantOwned):
+    """One customer's thread with one social account: where their next message goes (the open
+    ticket) and when they last wrote (the platform's reply window counts from then)."""
+
+    account = models.ForeignKey(
+        SocialAccount,
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        verbose_name=_("social account"),
+    )
+    identity = models.ForeignKey(
+        "contacts.Identity", on_delete=models.PROTECT, related_name="+", verbose_name=_("customer identity")
+    )
+    sender_id = models.CharField(_("sender id"), max_length=200)
+    conversation_id = models.CharField(_("platform conversation id"), max_length=200, blank=True)
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("current ticket"),
+    )
+    last_inbound_at = models.DateTimeField(_("customer last wrote"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("social conversation")
+        verbose_name_plural = _("social conversations")
+        ordering = ["-last_inbound_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "sender_id"], name="connectors_social_conv_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "last_inbound_at"], name="connectors_social_conv_recent"),
+            models.Index(fields=["ticket"], name="connectors_social_conv_ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} ← {self.sender_id}"
