@@ -38,9 +38,9 @@ from bench.harness import Context, Result, benchmark, log, percentile
 from bench.routing import exclusive_run, own_task_queue
 from bench.routing_data import SEED
 from care.accounts.models import TenantAuthorisation
+from care.calls.events import CallEvent, CallEventKind
 from care.calls.models import PhoneLine
 from care.calls.services import call_event_apply
-from care.calls.events import CallEvent, CallEventKind
 
 FULL_CALLS, QUICK_CALLS = 400, 30
 FULL_HTTP_CALLS, QUICK_HTTP_CALLS = 200, 15

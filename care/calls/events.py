@@ -63,6 +63,8 @@ class CallEvent:
     talk_seconds: int | None = None
     hold_seconds: int | None = None
     wait_seconds: int | None = None
+    # After-call work the telephone system measured (the agent not ready after the call ended).
+    wrapup_seconds: int | None = None
     recording_url: str = ""
     ivr_digits: str = ""
     direction: Direction = "inbound"

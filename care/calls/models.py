@@ -225,6 +225,13 @@ class Call(TenantOwned):
             "The telephone system's name for the agent (extension, SIP URI), kept when Care has none such."
         ),
     )
+    agent_named_at = models.DateTimeField(
+        _("agent named at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Time of the newest event that named the agent: a later one hands the call on."),
+    )
     reported_wait_seconds = models.PositiveIntegerField(
         _("reported queue wait (s)"),
         null=True,

@@ -36,9 +36,9 @@ from django.utils import timezone
 
 from care.accounts.models import Agent, Presence, PresenceSource
 from care.accounts.services import agent_set_presence
+from care.calls.events import CallEvent, CallEventKind
 from care.calls.models import Call, PhoneLine
 from care.calls.services import call_event_apply
-from care.calls.events import CallEvent, CallEventKind
 from care.core.channels import Channel
 from care.routing.eligibility import AgentFacts, Requirement, agent_facts, current_load, rejections
 from care.routing.models import StepHours

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from care.accounts.models import Agent, Presence
 from care.accounts.services import agent_set_presence
+from care.calls.events import CallEvent, CallEventKind
 from care.calls.models import (
     Call,
     CallCode,
@@ -35,7 +36,6 @@ from care.calls.models import (
     ServiceLevelTarget,
     validate_e164,
 )
-from care.calls.events import CallEvent, CallEventKind
 from care.contacts.models import Identity
 from care.contacts.services import customer_get_or_create_by_identity
 from care.core.channels import Channel
@@ -86,6 +86,10 @@ _OUTCOME_RANK = {
     CallOutcome.ANSWERED: 4,
 }
 DEFAULT_SHORT_ABANDON_SECONDS = 5
+# The columns' limits: a value beyond them is bad input (400), not a database error (503, retried).
+MAX_SECONDS = 2**31 - 1  # PositiveIntegerField
+MAX_CALL_ID = Call._meta.get_field("external_id").max_length or 200
+MAX_RECORDING_URL = Call._meta.get_field("recording_url").max_length or 1000
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,30 @@ def _find_agent(tenant_id: int, ref: str) -> Agent | None:
     )
 
 
+def _check_event(event: CallEvent) -> None:
+    """Refuse values the call records cannot hold, naming the field (``ValidationError``)."""
+    if len(event.call_id) > MAX_CALL_ID:
+        raise ValidationError(
+            {"call_id": _("The call id is longer than %(limit)d characters.") % {"limit": MAX_CALL_ID}}
+        )
+    for name in ("talk_seconds", "hold_seconds", "wait_seconds", "wrapup_seconds"):
+        value = getattr(event, name)
+        if value is not None and not 0 <= value <= MAX_SECONDS:
+            raise ValidationError(
+                {name: _("%(name)s must be between 0 and %(limit)d.") % {"name": name, "limit": MAX_SECONDS}}
+            )
+    url = event.recording_url
+    if url and (len(url) > MAX_RECORDING_URL or not url.lower().startswith(("https://", "http://"))):
+        raise ValidationError(
+            {
+                "recording_url": _(
+                    "The recording URL must be an http(s) URL of at most %(limit)d characters."
+                )
+                % {"limit": MAX_RECORDING_URL}
+            }
+        )
+
+
 def _merge_times(call: Call, event: CallEvent) -> None:
     at = event.occurred_at
     call.offered_at = min(call.offered_at, at)
@@ -147,21 +175,27 @@ def _merge_times(call: Call, event: CallEvent) -> None:
     call.last_event_at = at if call.last_event_at is None else max(call.last_event_at, at)
     call.talk_seconds = max(call.talk_seconds, event.talk_seconds or 0)
     call.hold_seconds = max(call.hold_seconds, event.hold_seconds or 0)
+    call.wrapup_seconds = max(call.wrapup_seconds, event.wrapup_seconds or 0)
     call.reported_wait_seconds = _max_int(call.reported_wait_seconds, event.wait_seconds)
-    call.queue_wait_seconds = _queue_wait(call)
 
 
 def _queue_wait(call: Call) -> int | None:
-    """Seconds from queueing (or the offer) to the answer, or to the end of an unanswered call."""
+    """Seconds from queueing (or the offer) to the answer, or to the end of an unanswered call.
+
+    As care/reporting/call_figures.py defines the wait: a voicemail call's end includes the message
+    and a rejected call never waited, so neither has a wait unless the telephone system reports one.
+    """
     if call.reported_wait_seconds is not None:
         return call.reported_wait_seconds
+    if call.answered_at is None and call.outcome in (CallOutcome.VOICEMAIL, CallOutcome.REJECTED):
+        return None
     until = call.answered_at or call.ended_at
     if until is None:
         return None
     return max(0, int((until - (call.queued_at or call.offered_at)).total_seconds()))
 
 
-def _merge_state(call: Call, event: CallEvent) -> None:
+def _merge_state(call: Call, event: CallEvent, previous_last: dt.datetime | None) -> None:
     if event.kind in _TERMINAL:
         call.status = CallStatus.ENDED
         if call.answered_at is not None:
@@ -173,12 +207,11 @@ def _merge_state(call: Call, event: CallEvent) -> None:
                 call.outcome = new
     elif call.status != CallStatus.ENDED:
         new_status = _EVENT_STATUS[event.kind]
-        if event.kind == CallEventKind.RESUMED:
-            if call.status == CallStatus.ON_HOLD:
-                call.status = CallStatus.ANSWERED
-        elif _STATUS_RANK[new_status] > _STATUS_RANK[CallStatus(call.status)] or (
-            event.kind == CallEventKind.HELD and call.status == CallStatus.ANSWERED
-        ):
+        new_rank, rank = _STATUS_RANK[new_status], _STATUS_RANK[CallStatus(call.status)]
+        # Between answered and on hold the newest event decides (held at :60 reported after resumed
+        # at :90 leaves the call answered).
+        newest = previous_last is None or event.occurred_at >= previous_last
+        if new_rank > rank or (new_rank == rank and newest):
             call.status = new_status
     elif call.answered_at is not None:
         # An answer arriving after the end: the call was answered after all.
@@ -198,15 +231,20 @@ def _merge_parties(call: Call, line: PhoneLine, event: CallEvent) -> None:
         call.language = language if isinstance(language, str) and language else line.default_language
 
 
-def _merge_agent(
-    call: Call, event: CallEvent, previous_last: dt.datetime | None, known: Agent | None
-) -> None:
-    # The newest event naming an agent wins (a transfer hands the call on).
-    if not event.agent_ref or (
-        call.agent_ref and previous_last is not None and event.occurred_at < previous_last
-    ):
+def _merge_agent(call: Call, event: CallEvent, known: Agent | None) -> None:
+    # The newest event naming an agent wins (a transfer hands the call on), compared with the newest
+    # one so far that named an agent (not with events naming nobody, such as a late "ended"). Two
+    # at the same instant: the greater reference wins, so that the order they came in does not matter.
+    if not event.agent_ref:
         return
-    call.agent_ref = event.agent_ref[:300]
+    ref = event.agent_ref[:300]
+    named = call.agent_named_at
+    if named is not None and call.agent_ref and (event.occurred_at, ref) <= (named, call.agent_ref):
+        return
+    call.agent_named_at = event.occurred_at
+    if ref == call.agent_ref:
+        return
+    call.agent_ref = ref
     if known is not None and event.agent_ref == f"agent:{known.pk}":
         call.agent = known
     else:
@@ -234,37 +272,49 @@ def call_event_apply(*, line: PhoneLine, event: CallEvent, agent: Agent | None =
 
     Two workers applying events of one call wait for each other on the call's row lock.
     """
+    _check_event(event)
     call = _lock_call(line, event)
     if event.event_id in call.events_seen:
         return CallApplied(call=call, applied=False)
     was_live = call.status in (CallStatus.ANSWERED, CallStatus.ON_HOLD)
+    previous_agent = call.agent
     previous_last = call.last_event_at
     call.tenant = line.tenant
     call.events_seen = [*call.events_seen, event.event_id]
     _merge_times(call, event)
-    _merge_state(call, event)
+    _merge_state(call, event, previous_last)
+    call.queue_wait_seconds = _queue_wait(call)  # needs the outcome
     _merge_parties(call, line, event)
-    _merge_agent(call, event, previous_last, agent)
+    _merge_agent(call, event, agent)
     _merge_customer(call)
     call.save()
-    _update_presence(call, was_live=was_live)
+    _update_presence(call, was_live=was_live, previous_agent=previous_agent)
     if call.status == CallStatus.ENDED and call.interaction_id is None and _worth_a_ticket(call):
         _record_on_ticket(call)
     return CallApplied(call=call, applied=True)
 
 
-def _update_presence(call: Call, *, was_live: bool) -> None:
-    agent = call.agent
-    if agent is None:
-        return
-    live = call.status in (CallStatus.ANSWERED, CallStatus.ON_HOLD)
-    if live and not was_live and agent.presence != Presence.ON_CALL:
-        agent_set_presence(agent=agent, presence=Presence.ON_CALL)
-    elif call.status == CallStatus.ENDED and agent.presence == Presence.ON_CALL:
+def _release(agent: Agent) -> None:
+    if agent.presence == Presence.ON_CALL:
         # Only undo what the call did: an agent who chose another presence meanwhile keeps it.
         agent_set_presence(
             agent=agent, presence=Presence.ONLINE, expected=(Presence.ON_CALL, agent.presence_source)
         )
+
+
+def _update_presence(call: Call, *, was_live: bool, previous_agent: Agent | None) -> None:
+    agent = call.agent
+    handed_on = previous_agent is not None and previous_agent.pk != call.agent_id
+    if handed_on and previous_agent is not None:
+        # Reserved by the router (ringing) or talking until a transfer: the call is someone else's now.
+        _release(previous_agent)
+    if agent is None:
+        return
+    live = call.status in (CallStatus.ANSWERED, CallStatus.ON_HOLD)
+    if live and (not was_live or handed_on) and agent.presence != Presence.ON_CALL:
+        agent_set_presence(agent=agent, presence=Presence.ON_CALL)
+    elif call.status == CallStatus.ENDED:
+        _release(agent)
 
 
 def short_abandon_seconds(tenant_id: int) -> int:
@@ -280,8 +330,9 @@ def _worth_a_ticket(call: Call) -> bool:
     if call.outcome in (CallOutcome.ANSWERED, CallOutcome.VOICEMAIL):
         return True
     if call.direction == Direction.INBOUND and call.outcome in (CallOutcome.ABANDONED, CallOutcome.MISSED):
-        # A caller who hung up at once is not worth calling back; one who waited is.
-        return (call.queue_wait_seconds or 0) >= short_abandon_seconds(call.tenant_id)
+        # A caller who hung up at once is not worth calling back; one who waited is. "At once" is
+        # what the figures call a short abandon: a wait of at most the threshold.
+        return (call.queue_wait_seconds or 0) > short_abandon_seconds(call.tenant_id)
     return False
 
 
@@ -418,6 +469,10 @@ def outbound_call_log(
         raise ValidationError({"started_at": _("Call times must carry a time zone.")})
     if talk_seconds < 0:
         raise ValidationError({"talk_seconds": _("The talk time cannot be negative.")})
+    try:
+        ended_at = started_at + dt.timedelta(seconds=talk_seconds)
+    except OverflowError as error:
+        raise ValidationError({"started_at": _("The call would end after the year 9999.")}) from error
     if not agent.authorisations.filter(tenant=tenant).exists():
         raise BusinessRuleViolation({"agent": _("The agent is not authorised for this tenant.")})
     _check_code(outcome_code, tenant.pk, CallCode.Kind.OUTCOME, "outcome_code")
@@ -447,7 +502,7 @@ def outbound_call_log(
         outcome=CallOutcome.ANSWERED if answered else CallOutcome.MISSED,
         offered_at=started_at,
         answered_at=started_at if answered else None,
-        ended_at=started_at + dt.timedelta(seconds=talk_seconds),
+        ended_at=ended_at,
         talk_seconds=talk_seconds,
         agent=agent,
         outcome_code=outcome_code,

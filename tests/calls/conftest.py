@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from care.calls.models import PhoneLine, Provider
 from care.calls.events import CallEvent, CallEventKind
+from care.calls.models import PhoneLine, Provider
 
 CALLER = "+4930123456"
 NUMBER = "+4940111222"

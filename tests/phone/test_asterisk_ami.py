@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from care.connectors.phone.asterisk_ami import events, parse_stream
 from care.calls.events import ParseError
+from care.connectors.phone.asterisk_ami import events, parse_stream
 from tests.phone.corpus import TELEPHONY, corpus_file
 
 

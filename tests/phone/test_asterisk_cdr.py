@@ -16,6 +16,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from care.calls.events import CallEventKind, ParseError
 from care.connectors.phone.asterisk_cdr import (
     COLUMNS,
     CdrRecord,
@@ -24,7 +25,6 @@ from care.connectors.phone.asterisk_cdr import (
     to_call_events,
     write_rows,
 )
-from care.calls.events import CallEventKind, ParseError
 from tests.phone.corpus import corpus_file
 
 TZ = "America/New_York"

@@ -292,6 +292,10 @@ def to_call_events(record: CdrRecord, *, region: str | None = None) -> list[Call
             _("Line %(line)d: the disposition %(value)r is not one Care knows.")
             % {"line": record.line, "value": record.disposition}
         )
+    if not record.uniqueid.strip():
+        raise ParseError(
+            _("Line %(line)d has no uniqueid, so it cannot be matched to a call.") % {"line": record.line}
+        )
     agent = record.dst if record.dstchannel in _NO_CHANNEL else record.dstchannel
     offered = CallEvent(
         provider=PROVIDER,
@@ -310,10 +314,17 @@ def to_call_events(record: CdrRecord, *, region: str | None = None) -> list[Call
         )
         return [offered, ending]
     wait = max(record.duration - record.billsec, 0)
+    try:
+        answered_at = record.answer or record.end - timedelta(seconds=record.billsec)
+    except OverflowError as error:
+        raise ParseError(
+            _("Line %(line)d: billsec %(value)d is longer than the call can have lasted.")
+            % {"line": record.line, "value": record.billsec}
+        ) from error
     answered = replace(
         offered,
         kind=CallEventKind.ANSWERED,
-        occurred_at=record.answer or record.end - timedelta(seconds=record.billsec),
+        occurred_at=answered_at,
         agent_ref=agent,
         wait_seconds=wait,
     )

@@ -4,7 +4,8 @@ A request body is one event object or a non-empty list of them::
 
     {"call_id": "c-1", "event": "answered", "at": "2025-03-03T09:00:12+01:00", "sequence": 3,
      "caller": "+4930123456", "dialled": "+4940999000", "agent": "201", "ivr": "1",
-     "wait_seconds": 12, "talk_seconds": null, "hold_seconds": null, "recording_url": "",
+     "wait_seconds": 12, "talk_seconds": null, "hold_seconds": null, "wrapup_seconds": null,
+     "recording_url": "",
      "direction": "inbound"}
 
 Only ``call_id``, ``event`` and ``at`` are required. ``at`` must carry its UTC offset: a time
@@ -14,7 +15,7 @@ without one is refused rather than guessed. Unknown keys are kept in ``CallEvent
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -23,6 +24,7 @@ from care.calls.events import CallEvent, CallEventKind, Direction, ParseError, n
 
 PROVIDER = "generic"
 MAX_EVENTS = 500
+MAX_CALL_ID = 200  # Call.external_id
 _KNOWN = frozenset(
     {
         "call_id",
@@ -36,6 +38,7 @@ _KNOWN = frozenset(
         "wait_seconds",
         "talk_seconds",
         "hold_seconds",
+        "wrapup_seconds",
         "recording_url",
         "direction",
     }
@@ -83,7 +86,13 @@ def _moment(item: dict[str, Any], where: str) -> datetime:
             _('%(where)s: "at" %(value)s has no UTC offset; add one (e.g. +01:00 or Z).')
             % {"where": where, "value": json.dumps(raw)}
         )
-    return moment
+    try:
+        # In UTC now: a time near year 1 or 9999 cannot be moved to UTC (OverflowError otherwise).
+        return moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ParseError(
+            _('%(where)s: "at" %(value)s is out of range.') % {"where": where, "value": json.dumps(raw)}
+        ) from error
 
 
 def _event(item: object, where: str) -> CallEvent:
@@ -92,6 +101,12 @@ def _event(item: object, where: str) -> CallEvent:
     call_id = _text(item, "call_id", where)
     if not call_id:
         raise ParseError(_('%(where)s: "call_id" is missing or empty.') % {"where": where})
+    if len(call_id) > MAX_CALL_ID:
+        # Cut short, two different calls could become one.
+        raise ParseError(
+            _('%(where)s: "call_id" is longer than %(limit)d characters.')
+            % {"where": where, "limit": MAX_CALL_ID}
+        )
     kind_raw = _text(item, "event", where).lower()
     if kind_raw not in CallEventKind.__members__.values():
         raise ParseError(
@@ -114,7 +129,7 @@ def _event(item: object, where: str) -> CallEvent:
     caller_raw, dialled_raw = _text(item, "caller", where), _text(item, "dialled", where)
     return CallEvent(
         provider=PROVIDER,
-        call_id=call_id[:200],
+        call_id=call_id,
         kind=CallEventKind(kind_raw),
         occurred_at=_moment(item, where),
         sequence=sequence,
@@ -126,6 +141,7 @@ def _event(item: object, where: str) -> CallEvent:
         talk_seconds=_seconds(item, "talk_seconds", where),
         hold_seconds=_seconds(item, "hold_seconds", where),
         wait_seconds=_seconds(item, "wait_seconds", where),
+        wrapup_seconds=_seconds(item, "wrapup_seconds", where),
         recording_url=recording_url,
         ivr_digits=ivr,
         direction=direction,
@@ -142,6 +158,8 @@ def parse_events(body: bytes | str) -> list[CallEvent]:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ParseError(_("The body is not valid JSON: %(error)s") % {"error": error}) from error
+    except RecursionError as error:  # arrays nested thousands deep: no event looks like that
+        raise ParseError(_("The body is nested too deeply to be call events.")) from error
     if isinstance(document, dict):
         return [_event(document, _("The event"))]
     if not isinstance(document, list):

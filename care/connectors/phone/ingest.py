@@ -21,10 +21,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from care.calls.events import CallEvent, ParseError
 from care.calls.models import PhoneLine
 from care.connectors.models import InboundMessage, InboundStatus
 from care.connectors.phone import asterisk_cdr, generic, twilio
-from care.calls.events import CallEvent, ParseError
 from care.connectors.services import inbound_store
 from care.core.channels import Channel
 

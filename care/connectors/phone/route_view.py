@@ -24,9 +24,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from care.calls.events import normalise_number
 from care.calls.models import PhoneLine
 from care.calls.routing import RingingCall, route_ringing_call
-from care.calls.events import normalise_number
 
 SIGNATURE_HEADER = "HTTP_X_CARE_SIGNATURE"
 MAX_BODY_BYTES = 16 * 1024
@@ -76,7 +76,7 @@ def phone_route(request: HttpRequest, token: str) -> JsonResponse:
         return JsonResponse({"error": _("The request is too large.")}, status=413)
     try:
         ringing = _ringing(json.loads(body))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # nested arrays: not a call
         ringing = None
     if ringing is None:
         return JsonResponse(

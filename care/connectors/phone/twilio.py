@@ -35,7 +35,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -181,11 +181,14 @@ def _timestamp(params: Mapping[str, str], received_at: datetime | None) -> datet
         moment = parsedate_to_datetime(raw)
     except (TypeError, ValueError):
         moment = None
-    if moment is None or moment.tzinfo is None:
-        raise ParseError(
-            _("The Twilio Timestamp %(value)r is not an RFC 2822 date with a time zone.") % {"value": raw}
-        )
-    return moment
+    if moment is not None and moment.tzinfo is not None:
+        try:
+            return moment.astimezone(UTC)  # near year 1 or 9999 this overflows: refused below
+        except OverflowError:
+            pass
+    raise ParseError(
+        _("The Twilio Timestamp %(value)r is not an RFC 2822 date with a time zone.") % {"value": raw}
+    )
 
 
 def parse_status_callback(

@@ -33,7 +33,12 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def _line(token: str) -> PhoneLine | None:
-    return PhoneLine.objects.select_related("tenant").filter(inbound_token=token, is_active=True).first()
+    # As the route endpoint: a client whose contract ended (inactive tenant) takes no more calls.
+    return (
+        PhoneLine.objects.select_related("tenant")
+        .filter(inbound_token=token, is_active=True, tenant__is_active=True)
+        .first()
+    )
 
 
 def _no_line() -> JsonResponse:
