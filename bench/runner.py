@@ -23,6 +23,7 @@ BENCHMARK_MODULES = (
     "bench.queue",
     "bench.routing",
     "bench.sla_sweep",
+    "bench.social_ingest",
 )
 
 FULL_TICKETS = 1_000_000
