@@ -167,6 +167,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "care.connectors.email.outbound_tasks.sweep_outbound",
         "schedule": 60.0,
     },
+    # Social replies and attachment downloads whose task was lost (care/connectors/social/).
+    "connectors.sweep_social_outbound": {
+        "task": "care.connectors.social.outbound_tasks.sweep_social_outbound",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "connectors.sweep_social_media": {
+        "task": "care.connectors.social.tasks.sweep_social_media",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     # Fetch new mail from the IMAP mailboxes (care.connectors.email.imap_tasks).
     "connectors.poll_mailboxes": {
         "task": "care.connectors.email.imap_tasks.poll_mailboxes",

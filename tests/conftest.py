@@ -206,7 +206,21 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         SlaClock: resolution,
         SlaEvent: SlaEvent.objects.get(clock=resolution),
         **_phone_rows(tenant, customer, ticket, interaction),
+        **_social_rows(tenant, identity, ticket),
     }
+
+
+def _social_rows(tenant, identity, ticket) -> dict[type, object]:
+    """The social channel's rows of ``tenant``: an account and a customer's conversation with it."""
+    from care.connectors.models import SocialAccount, SocialConversation
+
+    account = SocialAccount.objects.create(
+        tenant=tenant, platform="other", name=f"{tenant.code} web chat", account_id=f"{tenant.code}-chat"
+    )
+    conversation = SocialConversation.objects.create(
+        tenant=tenant, account=account, identity=identity, sender_id=f"{tenant.code}-sender", ticket=ticket
+    )
+    return {SocialAccount: account, SocialConversation: conversation}
 
 
 def _phone_rows(tenant, customer, ticket, interaction) -> dict[type, object]:

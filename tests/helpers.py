@@ -8,7 +8,13 @@ from django.db import connections
 
 from care.accounts.models import Skill, TenantAuthorisation
 from care.calls.models import Call, CallCode, Campaign, PhoneLine, ServiceLevelTarget
-from care.connectors.models import InboundMessage, Mailbox, OutboundDelivery
+from care.connectors.models import (
+    InboundMessage,
+    Mailbox,
+    OutboundDelivery,
+    SocialAccount,
+    SocialConversation,
+)
 from care.contacts.models import Customer, Identity
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue
 from care.sla.models import SlaClock, SlaEvent, SlaPolicy
@@ -44,6 +50,8 @@ TENANT_OWNED_MODELS = [
     CallCode,
     Campaign,
     ServiceLevelTarget,
+    SocialAccount,
+    SocialConversation,
 ]
 
 

@@ -12,10 +12,14 @@ def _handlers() -> dict[str, Callable[[InboundMessage], None]]:
     from care.connectors.email.ingest import email_apply
     from care.connectors.phone.ingest import PROVIDERS as PHONE_PROVIDERS
     from care.connectors.phone.ingest import phone_apply
+    from care.connectors.social.ingest import social_apply
+    from care.connectors.social.registry import PROVIDERS as SOCIAL_PROVIDERS
 
     # Phone: one handler for every stored phone format (JSON events, Twilio callbacks, CDR files).
     handlers: dict[str, Callable[[InboundMessage], None]] = {"email": email_apply}
     handlers.update(dict.fromkeys(PHONE_PROVIDERS, phone_apply))
+    # Social: one handler for every platform; the adapter is picked from the provider's slug.
+    handlers.update(dict.fromkeys(SOCIAL_PROVIDERS, social_apply))
     return handlers
 
 

@@ -232,6 +232,12 @@ class OutboundDelivery(TenantOwned):
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
     failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
+    payload = models.JSONField(
+        _("payload"),
+        default=dict,
+        blank=True,
+        help_text=_("What to send besides the interaction's text: a social reply's template or media."),
+    )
 
     class Meta:
         verbose_name = _("outbound delivery")

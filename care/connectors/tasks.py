@@ -14,6 +14,8 @@ from care.connectors.email.imap_tasks import poll_mailbox, poll_mailboxes  # noq
 from care.connectors.email.outbound_tasks import send_email_delivery, sweep_outbound  # noqa: F401
 from care.connectors.models import InboundMessage, InboundStatus
 from care.connectors.services import MAX_AUTOMATIC_ATTEMPTS
+from care.connectors.social.outbound_tasks import send_social_delivery, sweep_social_outbound  # noqa: F401
+from care.connectors.social.tasks import social_media_fetch, sweep_social_media  # noqa: F401
 
 # Messages still "received" this long after arriving lost their task (a worker died before
 # acknowledging it, or the broker was down): the sweep enqueues them again.

@@ -7,6 +7,7 @@ from django.urls import path
 from care.connectors.email.views import inbound_email
 from care.connectors.phone.route_view import phone_route
 from care.connectors.phone.views import phone_events, phone_twilio
+from care.connectors.social.views import social_webhook
 
 app_name = "inbound"
 
@@ -15,4 +16,5 @@ urlpatterns = [
     path("phone/<str:token>/events", phone_events, name="phone_events"),
     path("phone/<str:token>/twilio", phone_twilio, name="phone_twilio"),
     path("phone/<str:token>/route", phone_route, name="phone_route"),
+    path("social/<slug:slug>/<str:token>/", social_webhook, name="social"),
 ]

@@ -26,7 +26,7 @@ from care.accounts.services import (
     agent_set_presence,
 )
 from care.calls.models import Call, PhoneLine
-from care.connectors.models import Mailbox
+from care.connectors.models import Mailbox, SocialAccount
 from care.contacts.identities import IdentityKind, SocialPlatform, normalise_phone
 from care.contacts.models import Customer, Identity
 from care.contacts.services import customer_get_or_create_by_identity, identity_add
@@ -57,6 +57,7 @@ from care.demo.data import (
 )
 from care.demo.phone import ensure_phone, replay_call_day
 from care.demo.service_levels import ensure_service_levels, replay_service_levels
+from care.demo.social import ensure_social
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue, RoutingStep
 from care.sla.models import SlaClock, SlaEvent, SlaPolicy
 from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup
@@ -161,11 +162,12 @@ def external_id(code: str, index: int, position: int) -> str:
 
 
 @transaction.atomic
-def seed_demo(*, now: dt.datetime | None = None, calls: bool = False) -> Summary:
+def seed_demo(*, now: dt.datetime | None = None, calls: bool = False, social: bool = False) -> Summary:
     """Build the demo world, or complete it; rows that exist are found by natural key and kept.
 
     The fixed logins get their published passwords back on every run. With ``calls``, yesterday's
-    phone calls (``care.demo.calls``) are replayed too: they add tickets of their own.
+    phone calls (``care.demo.calls``) are replayed too: they add tickets of their own; with ``social``,
+    this morning's WhatsApp and Messenger conversations (``care.demo.social``).
     """
     now = now or timezone.now()
     tenants = _ensure_tenants()
@@ -185,6 +187,8 @@ def seed_demo(*, now: dt.datetime | None = None, calls: bool = False) -> Summary
     replay_service_levels(created, now)
     if calls:
         replay_call_day(lines, now)
+    if social:
+        ensure_social(tenants, now)
     return Summary(counts=demo_counts(), tickets_created=len(created), tickets_found=found)
 
 
@@ -196,6 +200,16 @@ def seed_demo_calls(*, now: dt.datetime | None = None) -> int:
     tenants = _ensure_tenants()
     _ensure_people(tenants)
     return replay_call_day(ensure_phone(tenants), now)
+
+
+@transaction.atomic
+def seed_demo_social(*, now: dt.datetime | None = None) -> dict[str, SocialAccount]:
+    """Only the social part: the demo tenants and people (found or made), the social accounts and
+    this morning's messages. Idempotent."""
+    now = now or timezone.now()
+    tenants = _ensure_tenants()
+    _ensure_people(tenants)
+    return ensure_social(tenants, now)
 
 
 def demo_counts() -> dict[str, int]:
@@ -219,6 +233,7 @@ def demo_counts() -> dict[str, int]:
         "SLA events": SlaEvent,
         "phone lines": PhoneLine,
         "calls": Call,
+        "social accounts": SocialAccount,
     }
     return {label: int(model.objects.count()) for label, model in models.items()}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any, TypeVar, cast
 
 from django.contrib.auth.decorators import login_required
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from care.accounts.models import Role, User
 from care.connectors.email.outbound import email_reply
+from care.connectors.social.outbound import social_reply
 from care.core.channels import Channel
 from care.core.errors import BusinessRuleViolation
 from care.realtime.streams import ticket_stream
@@ -223,12 +224,17 @@ def _posted_text(request: HttpRequest) -> str:
 
 
 @transaction.atomic
-def _send_reply(*, ticket: Ticket, author: User, text: str) -> Interaction:
-    """An agent's answer to the customer on the ticket's channel. Email is sent by the email
-    connector (stored now, sent by a task after the commit); other channels have no transport yet
-    and are recorded as outbound interactions (a phone call's summary, a message sent elsewhere)."""
+def _send_reply(
+    *, ticket: Ticket, author: User, text: str, template: dict[str, Any] | None = None
+) -> Interaction:
+    """An agent's answer to the customer on the ticket's channel. Email and social replies are sent
+    by their connectors (stored now, sent by a task after the commit; a social reply the platform
+    would refuse, e.g. outside WhatsApp's 24-hour window, is refused with the reason); the phone
+    has no transport and is recorded as an outbound interaction (a call's summary)."""
     if ticket.channel == Channel.EMAIL:
         return email_reply(ticket=ticket, author=author, body_text=text)
+    if ticket.channel == Channel.SOCIAL:
+        return social_reply(ticket=ticket, author=author, text=text, **(template or {}))
     interaction, _created = interaction_add(
         ticket=ticket,
         channel=ticket.channel,
@@ -269,10 +275,23 @@ def _post(request: HttpRequest, reference: str, write: Callable[..., Interaction
     return response
 
 
+def _posted_template(request: HttpRequest) -> dict[str, Any]:
+    """A social reply's template (WhatsApp) or message tag (Messenger's HUMAN_AGENT), if given."""
+    name = request.POST.get("template_name", "").strip()
+    if not name:
+        return {}
+    parameters = request.POST.get("template_parameters", "").replace("\r\n", "\n").split("\n")
+    return {
+        "template_name": name,
+        "template_language": request.POST.get("template_language", "").strip(),
+        "template_parameters": tuple(value.strip() for value in parameters if value.strip()),
+    }
+
+
 @require_POST
 @desk_user_required
 def ticket_reply(request: HttpRequest, reference: str) -> HttpResponse:
-    return _post(request, reference, _send_reply)
+    return _post(request, reference, partial(_send_reply, template=_posted_template(request)))
 
 
 @require_POST

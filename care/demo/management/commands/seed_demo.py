@@ -28,7 +28,7 @@ class Command(BaseCommand):
                 "(or --force on a machine that is not reachable by others)."
             )
         started = time.monotonic()
-        summary = seed_demo(calls=True)  # yesterday's phone calls too (care/demo/calls.py)
+        summary = seed_demo(calls=True, social=True)  # phone calls (care/demo/calls.py), social (social.py)
         elapsed = time.monotonic() - started
         for label, count in summary.counts.items():
             self.stdout.write(f"  {label:<14} {count:>6}")
