@@ -22,7 +22,6 @@ which later statuses name. There is no GET handshake.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import hmac
 import json
 import mimetypes
@@ -51,6 +50,7 @@ from care.connectors.social.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from care.connectors.social.http import raise_for_response, read_capped
 from care.contacts.identities import SocialPlatform
 
 TIMEOUT = 10  # seconds, every HTTP call
@@ -185,79 +185,6 @@ ADAPTER = GenericAdapter()
 
 def _auth(credentials: Credentials) -> dict[str, str]:
     return {"Authorization": f"Bearer {credentials.access_token}"} if credentials.access_token else {}
-
-
-def retry_after(response: requests.Response) -> float | None:
-    """The Retry-After header in seconds (a number or an HTTP date), or None."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return max(0.0, (moment - timezone.now()).total_seconds())
-
-
-def error_text(response: requests.Response) -> str:
-    """The platform's own error message: ``{"error": "…"}``, ``{"error": {"message": "…"}}``,
-    ``{"message": "…"}``, else the start of the body."""
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if isinstance(answer, dict):
-        error = answer.get("error")
-        if isinstance(error, dict):
-            error = error.get("message") or error.get("error_user_msg")
-        error = error or answer.get("message") or answer.get("description")
-        if isinstance(error, str) and error.strip():
-            return error.strip()[:500]
-    return (response.text or "").strip()[:300] or str(response.reason or "")
-
-
-def raise_for_response(response: requests.Response) -> None:
-    """SendError unless 2xx: 429 and 5xx are worth retrying, other 4xx are not."""
-    status = response.status_code
-    if status < 300:
-        return
-    message = _("The platform answered %(status)d: %(error)s") % {
-        "status": status,
-        "error": error_text(response) or _("no details"),
-    }
-    if status == 429 or status >= 500:
-        raise SendError(message, retryable=True, retry_after=retry_after(response))
-    raise SendError(message, retryable=False)
-
-
-def read_capped(response: requests.Response, limit: int) -> bytes:
-    """The body, refused (not retryable) as soon as it is known to exceed ``limit`` bytes."""
-    too_large = SendError(
-        _("The file is larger than %(limit)d MB.") % {"limit": limit // (1024 * 1024)}, retryable=False
-    )
-    try:
-        declared = int(response.headers.get("Content-Length") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_content(chunk_size=64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
-    except requests.RequestException as error:
-        raise SendError(_("The download broke off: %(error)s") % {"error": error}, retryable=True) from error
-    return b"".join(chunks)
 
 
 def media_filename(media: MediaRef, mime_type: str) -> str:

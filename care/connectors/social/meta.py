@@ -60,6 +60,7 @@ from care.connectors.social.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from care.connectors.social.http import read_capped, retry_after
 
 GRAPH_API = "https://graph.facebook.com/v21.0"
 TIMEOUT = 10.0
@@ -707,7 +708,7 @@ class MetaAdapter:
         said = _str(error.get("message")) or f"HTTP {response.status_code} {response.reason or ''}".strip()
         values = {"platform": self.name, "message": said}
         if response.status_code == 429 or code in _RATE_LIMIT_CODES:
-            wait = _retry_after(response.headers.get("Retry-After"))
+            wait = retry_after(response)
             return SendError(
                 _("%(platform)s is limiting how fast Care sends: %(message)s") % values,
                 retryable=True,
@@ -761,7 +762,7 @@ class MetaAdapter:
                     _("The attachment could not be fetched now (HTTP %(status)d).")
                     % {"status": response.status_code},
                     retryable=True,
-                    retry_after=_retry_after(response.headers.get("Retry-After")),
+                    retry_after=retry_after(response),
                 )
             if response.status_code >= 300:
                 raise SendError(
@@ -769,34 +770,12 @@ class MetaAdapter:
                     % {"status": response.status_code},
                     retryable=False,
                 )
-            content = _capped(response)
+            content = read_capped(response, MAX_DOWNLOAD_BYTES)
             mime_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         mime_type = mime_type or media.mime_type or "application/octet-stream"
         return Downloaded(
             content=content, mime_type=mime_type, filename=_filename(media, parts.path, mime_type)
         )
-
-
-def _capped(response: requests.Response) -> bytes:
-    too_big = SendError(
-        _("The attachment is larger than %(limit)d MB.") % {"limit": MAX_DOWNLOAD_BYTES // (1024 * 1024)},
-        retryable=False,
-    )
-    declared = response.headers.get("Content-Length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_DOWNLOAD_BYTES:
-        raise too_big
-    chunks, size = [], 0
-    try:
-        for chunk in response.iter_content(chunk_size=64 * 1024):
-            size += len(chunk)
-            if size > MAX_DOWNLOAD_BYTES:
-                raise too_big
-            chunks.append(chunk)
-    except requests.RequestException as error:
-        raise SendError(
-            _("The attachment download broke off: %(error)s") % {"error": error}, retryable=True
-        ) from error
-    return b"".join(chunks)
 
 
 def _filename(media: MediaRef, path: str, mime_type: str) -> str:
@@ -807,15 +786,6 @@ def _filename(media: MediaRef, path: str, mime_type: str) -> str:
         return name[-200:]
     extension = mimetypes.guess_extension(mime_type) or ""
     return f"{media.kind or 'attachment'}{extension}"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is not used by Meta and is ignored)."""
-    try:
-        seconds = float(value or "")
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 MESSENGER = MetaAdapter(

@@ -80,6 +80,7 @@ from care.connectors.social.base import (
     SignatureError,
     WebhookRequest,
 )
+from care.connectors.social.http import read_capped
 
 BOT_API = "https://api.telegram.org"
 TIMEOUT = 10
@@ -278,7 +279,11 @@ class TelegramAdapter:
                         _("Telegram refused the file (HTTP %(status)d).") % {"status": response.status_code},
                         retryable=False,
                     )
-                content = _read_capped(response)
+                content = read_capped(
+                    response,
+                    MAX_DOWNLOAD,
+                    too_large=_("The Telegram file is larger than the Bot API's 20 MB."),
+                )
                 header_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         except requests.RequestException as exc:
             raise SendError(
@@ -761,17 +766,3 @@ def _call(
             "chat": migrated,
         }
     raise SendError(_("Telegram refused: %(description)s") % {"description": description}, retryable=False)
-
-
-def _read_capped(response: requests.Response) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_DOWNLOAD:
-        raise SendError(_("The Telegram file is larger than the Bot API's 20 MB."), retryable=False)
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_content(chunk_size=64 * 1024):
-        total += len(chunk)
-        if total > MAX_DOWNLOAD:
-            raise SendError(_("The Telegram file is larger than the Bot API's 20 MB."), retryable=False)
-        chunks.append(chunk)
-    return b"".join(chunks)

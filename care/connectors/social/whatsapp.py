@@ -35,7 +35,6 @@ import math
 import mimetypes
 import re
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -58,6 +57,7 @@ from care.connectors.social.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from care.connectors.social.http import read_capped, retry_after
 
 PLATFORM = "whatsapp"
 GRAPH_API = "https://graph.facebook.com/v21.0"
@@ -272,7 +272,7 @@ class WhatsAppAdapter:
         # from step one.
         response = _call(session, "GET", url, credentials, stream=True, client_errors_retryable=True)
         try:
-            content = _read_capped(response)
+            content = read_capped(response, MAX_MEDIA_BYTES, too_large=_too_large_text())
         finally:
             response.close()
         mime_type = mime_type or response.headers.get("Content-Type", "") or "application/octet-stream"
@@ -787,55 +787,20 @@ def _graph_error(response: requests.Response, *, client_errors_retryable: bool) 
             retryable=False,
         )
     if status == 429 or code in _RATE_LIMIT_CODES:
-        return SendError(described, retryable=True, retry_after=_retry_after(response))
+        return SendError(described, retryable=True, retry_after=retry_after(response))
     if status >= 500 or code in _TRANSIENT_CODES:
-        return SendError(described, retryable=True, retry_after=_retry_after(response))
+        return SendError(described, retryable=True, retry_after=retry_after(response))
     return SendError(described, retryable=client_errors_retryable and status in (403, 404, 410))
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(tz=dt.UTC)).total_seconds())
+def _too_large_text() -> str:
+    return _("The file is larger than %(limit)s MB; Care does not store it.") % {
+        "limit": MAX_MEDIA_BYTES // (1024 * 1024)
+    }
 
 
 def _too_large() -> SendError:
-    return SendError(
-        _("The file is larger than %(limit)s MB; Care does not store it.")
-        % {"limit": MAX_MEDIA_BYTES // (1024 * 1024)},
-        retryable=False,
-    )
-
-
-def _read_capped(response: requests.Response) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_MEDIA_BYTES:
-        raise _too_large()
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        for chunk in response.iter_content(chunk_size=64 * 1024):
-            total += len(chunk)
-            if total > MAX_MEDIA_BYTES:
-                raise _too_large()
-            chunks.append(chunk)
-    except requests.RequestException as exc:
-        raise SendError(
-            _("The download from WhatsApp broke off: %(error)s") % {"error": type(exc).__name__},
-            retryable=True,
-        ) from exc
-    return b"".join(chunks)
+    return SendError(_too_large_text(), retryable=False)
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")

@@ -75,6 +75,7 @@ from care.connectors.social.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from care.connectors.social.http import read_capped
 
 X_API = "https://api.x.com/2"
 TIMEOUT = 10
@@ -227,7 +228,7 @@ class XAdapter:
             with session.get(media.url, headers=headers, timeout=TIMEOUT, stream=True) as response:
                 if response.status_code != 200:
                     raise _failure(response, {}, credentials.access_token)
-                content = _read_capped(response)
+                content = read_capped(response, MAX_DOWNLOAD, too_large=_("The X file is larger than 25 MB."))
                 header_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         except requests.RequestException as exc:
             raise SendError(
@@ -577,17 +578,3 @@ def _failure(response: requests.Response, answer: Mapping[str, Any], token: str)
     if status >= 500:
         return SendError(_("X failed: %(detail)s") % {"detail": detail}, retryable=True)
     return SendError(_("X refused: %(detail)s") % {"detail": detail}, retryable=False)
-
-
-def _read_capped(response: requests.Response) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_DOWNLOAD:
-        raise SendError(_("The X file is larger than 25 MB."), retryable=False)
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_content(chunk_size=64 * 1024):
-        total += len(chunk)
-        if total > MAX_DOWNLOAD:
-            raise SendError(_("The X file is larger than 25 MB."), retryable=False)
-        chunks.append(chunk)
-    return b"".join(chunks)
