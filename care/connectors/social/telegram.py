@@ -81,6 +81,8 @@ from care.connectors.social.base import (
     WebhookRequest,
 )
 from care.connectors.social.http import read_capped
+from care.connectors.social.values import header, mapping, platform_id
+from care.connectors.social.values import text as text_of
 
 BOT_API = "https://api.telegram.org"
 TIMEOUT = 10
@@ -169,7 +171,7 @@ class TelegramAdapter:
                     "and store it as the account's verify token."
                 )
             )
-        given = _header(request.headers, SECRET_HEADER)
+        given = header(request.headers, SECRET_HEADER)
         if given is None:
             raise SignatureError(_("The X-Telegram-Bot-Api-Secret-Token header is missing."))
         if not hmac.compare_digest(given.encode(), credentials.verify_token.encode()):
@@ -244,7 +246,7 @@ class TelegramAdapter:
         result = _call(session, credentials, method, payload)
         message_id = result.get("message_id")
         sent_chat = result.get("chat")
-        chat_id = _id(sent_chat.get("id")) if isinstance(sent_chat, dict) else None
+        chat_id = platform_id(sent_chat.get("id")) if isinstance(sent_chat, dict) else None
         if not isinstance(message_id, int) or isinstance(message_id, bool):
             raise SendError(_("Telegram accepted the message but did not return its id."), retryable=False)
         return SendResult(external_id=f"{chat_id or chat}:{message_id}")
@@ -315,36 +317,8 @@ _MEDIA_METHODS = {
 # -- parsing helpers ---------------------------------------------------------------------------
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    if name in headers:
-        return headers[name]
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _id(value: Any) -> str | None:
-    """A Telegram id (an integer, possibly negative for groups and channels) as a string."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _timestamp(value: Any, what: str) -> dt.datetime:
@@ -358,12 +332,14 @@ def _timestamp(value: Any, what: str) -> dt.datetime:
 
 
 def _name(party: Mapping[str, Any]) -> str:
-    full = " ".join(part for part in (_str(party.get("first_name")), _str(party.get("last_name"))) if part)
+    full = " ".join(
+        part for part in (text_of(party.get("first_name")), text_of(party.get("last_name"))) if part
+    )
     if full.strip():
         return full.strip()
-    if _str(party.get("title")).strip():
-        return _str(party.get("title")).strip()
-    username = _str(party.get("username")).strip()
+    if text_of(party.get("title")).strip():
+        return text_of(party.get("title")).strip()
+    username = text_of(party.get("username")).strip()
     return f"@{username}" if username else ""
 
 
@@ -372,14 +348,14 @@ def _message(raw: Any, *, edited: bool) -> tuple[InboundSocialMessage | None, st
     if not isinstance(raw, dict):
         raise ParseError(_("A Telegram message is a JSON object."))
     chat = raw.get("chat")
-    chat_id = _id(chat.get("id")) if isinstance(chat, dict) else None
+    chat_id = platform_id(chat.get("id")) if isinstance(chat, dict) else None
     message_id = _int(raw.get("message_id"))
     if not isinstance(chat, dict) or chat_id is None or message_id is None:
         raise ParseError(_("A Telegram message needs a chat with an id and a message_id."))
     edit_date = raw.get("edit_date") if edited else None
     occurred_at = _timestamp(edit_date if edit_date is not None else raw.get("date"), "message")
 
-    command = _COMMAND.match(_str(raw.get("text")).strip())
+    command = _COMMAND.match(text_of(raw.get("text")).strip())
     if command:
         return None, f"command /{command.group(1)}"
     service = next((name for name in _SERVICE_FIELDS if raw.get(name) not in (None, False)), None)
@@ -392,22 +368,22 @@ def _message(raw: Any, *, edited: bool) -> tuple[InboundSocialMessage | None, st
 
     sender_chat = raw.get("sender_chat")
     sender = raw.get("from")
-    if isinstance(sender_chat, dict) and _id(sender_chat.get("id")):
+    if isinstance(sender_chat, dict) and platform_id(sender_chat.get("id")):
         party: Mapping[str, Any] = sender_chat
-    elif isinstance(sender, dict) and _id(sender.get("id")):
+    elif isinstance(sender, dict) and platform_id(sender.get("id")):
         party = sender
     else:
         party = chat
-    sender_id = _id(party.get("id")) or chat_id
+    sender_id = platform_id(party.get("id")) or chat_id
 
     extra: dict[str, Any] = dict(data)
-    chat_type = _str(chat.get("type"))
+    chat_type = text_of(chat.get("type"))
     if chat_type:
         extra["chat_type"] = chat_type
-    username = _str(party.get("username"))
+    username = text_of(party.get("username"))
     if username:
         extra["username"] = username
-    if _str(raw.get("media_group_id")):
+    if text_of(raw.get("media_group_id")):
         extra["media_group_id"] = raw["media_group_id"]
     external_id = f"{chat_id}:{message_id}"
     if edited:
@@ -439,11 +415,11 @@ Content = tuple[str, str, tuple[MediaRef, ...], dict[str, Any]]
 
 def _content(raw: Mapping[str, Any]) -> Content | None:
     """What the message carries: kind, text, attachments, extras; None for no content at all."""
-    caption = _with_links(_str(raw.get("caption")), raw.get("caption_entities"))
+    caption = _with_links(text_of(raw.get("caption")), raw.get("caption_entities"))
 
     photo = _largest_photo(raw.get("photo"))
     if photo is not None:
-        file_id = _str(photo.get("file_id"))
+        file_id = text_of(photo.get("file_id"))
         return (
             "image",
             caption,
@@ -460,13 +436,13 @@ def _content(raw: Mapping[str, Any]) -> Content | None:
         ("voice", "voice", "audio/ogg", "audio"),
     ):
         item = raw.get(field)
-        if isinstance(item, dict) and _str(item.get("file_id")):
-            mime = _str(item.get("mime_type")) or default_mime
-            name = _str(item.get("file_name")) or _default_filename(stem, _str(item["file_id"]), mime)
+        if isinstance(item, dict) and text_of(item.get("file_id")):
+            mime = text_of(item.get("mime_type")) or default_mime
+            name = text_of(item.get("file_name")) or _default_filename(stem, text_of(item["file_id"]), mime)
             data: dict[str, Any] = {}
             if field == "audio":
                 title = " – ".join(
-                    part for part in (_str(item.get("performer")), _str(item.get("title"))) if part
+                    part for part in (text_of(item.get("performer")), text_of(item.get("title"))) if part
                 )
                 if title:
                     data["title"] = title
@@ -475,8 +451,8 @@ def _content(raw: Mapping[str, Any]) -> Content | None:
             return kind, caption, (_media(kind, item, mime, name, caption),), data
 
     sticker = raw.get("sticker")
-    if isinstance(sticker, dict) and _str(sticker.get("file_id")):
-        file_id = _str(sticker["file_id"])
+    if isinstance(sticker, dict) and text_of(sticker.get("file_id")):
+        file_id = text_of(sticker["file_id"])
         # Animated stickers are gzipped Lottie (.tgs), video stickers WebM, the others WebP.
         if sticker.get("is_animated") is True:
             mime, extension = "application/x-tgsticker", "tgs"
@@ -484,9 +460,9 @@ def _content(raw: Mapping[str, Any]) -> Content | None:
             mime, extension = "video/webm", "webm"
         else:
             mime, extension = "image/webp", "webp"
-        stem = _str(sticker.get("set_name")) or f"sticker-{file_id}"
-        emoji = _str(sticker.get("emoji"))
-        data = {"set_name": sticker["set_name"]} if _str(sticker.get("set_name")) else {}
+        stem = text_of(sticker.get("set_name")) or f"sticker-{file_id}"
+        emoji = text_of(sticker.get("emoji"))
+        data = {"set_name": sticker["set_name"]} if text_of(sticker.get("set_name")) else {}
         return (
             "sticker",
             emoji or _("Sticker"),
@@ -503,7 +479,7 @@ def _content(raw: Mapping[str, Any]) -> Content | None:
         data = {"latitude": latitude, "longitude": longitude}
         name = address = ""
         if isinstance(venue, dict):
-            name, address = _str(venue.get("title")), _str(venue.get("address"))
+            name, address = text_of(venue.get("title")), text_of(venue.get("address"))
             data.update({"name": name, "address": address})
         where = ", ".join(part for part in (name, address) if part)
         if where:
@@ -519,30 +495,30 @@ def _content(raw: Mapping[str, Any]) -> Content | None:
     contact = raw.get("contact")
     if isinstance(contact, dict):
         name = _name(contact)
-        phone = _str(contact.get("phone_number"))
+        phone = text_of(contact.get("phone_number"))
         card = {"name": name, "phone": phone}
-        if _id(contact.get("user_id")):
-            card["user_id"] = _id(contact.get("user_id")) or ""
-        if _str(contact.get("vcard")):
-            card["vcard"] = _str(contact.get("vcard"))
+        if platform_id(contact.get("user_id")):
+            card["user_id"] = platform_id(contact.get("user_id")) or ""
+        if text_of(contact.get("vcard")):
+            card["vcard"] = text_of(contact.get("vcard"))
         text = _("Contact: %(contact)s") % {"contact": ", ".join(part for part in (name, phone) if part)}
         return "contacts", text, (), {"contacts": [card]}
 
     poll = raw.get("poll")
     if isinstance(poll, dict):
         options = (
-            [_str(option.get("text")) for option in poll.get("options") or [] if isinstance(option, dict)]
+            [text_of(option.get("text")) for option in poll.get("options") or [] if isinstance(option, dict)]
             if isinstance(poll.get("options"), list)
             else []
         )
-        text = _("Poll: %(question)s") % {"question": _str(poll.get("question"))}
+        text = _("Poll: %(question)s") % {"question": text_of(poll.get("question"))}
         if options:
             text += " (" + " / ".join(options) + ")"
         return "poll", text, (), {"options": options}
 
     dice = raw.get("dice")
     if isinstance(dice, dict):
-        text = f"{_str(dice.get('emoji'))} {dice.get('value', '')}".strip()
+        text = f"{text_of(dice.get('emoji'))} {dice.get('value', '')}".strip()
         return "unsupported", text or _("Dice"), (), {"dice": dice.get("value")}
 
     for field in _UNSUPPORTED_CONTENT:
@@ -569,7 +545,7 @@ def _number(value: Any) -> float | int | None:
 def _largest_photo(sizes: Any) -> Mapping[str, Any] | None:
     if not isinstance(sizes, list):
         return None
-    candidates = [size for size in sizes if isinstance(size, dict) and _str(size.get("file_id"))]
+    candidates = [size for size in sizes if isinstance(size, dict) and text_of(size.get("file_id"))]
     if not candidates:
         return None
 
@@ -595,7 +571,7 @@ def _media(kind: str, item: Mapping[str, Any], mime: str, filename: str, caption
     size = _int(item.get("file_size"))
     return MediaRef(
         kind=kind,
-        media_id=_str(item.get("file_id")),
+        media_id=text_of(item.get("file_id")),
         mime_type=mime,
         filename=filename,
         caption=caption,
@@ -617,7 +593,11 @@ def _with_links(text: str, entities: Any) -> str:
     for entity in entities:
         if not isinstance(entity, dict) or entity.get("type") != "text_link":
             continue
-        offset, length, url = _int(entity.get("offset")), _int(entity.get("length")), _str(entity.get("url"))
+        offset, length, url = (
+            _int(entity.get("offset")),
+            _int(entity.get("length")),
+            text_of(entity.get("url")),
+        )
         if offset is None or length is None or not url or offset < 0 or length < 0:
             continue
         end = (offset + length) * 2
@@ -638,25 +618,25 @@ def _with_links(text: str, entities: Any) -> str:
 def _callback(raw: Any) -> InboundSocialMessage:
     if not isinstance(raw, dict):
         raise ParseError(_("A Telegram callback query is a JSON object."))
-    query_id = _id(raw.get("id"))
+    query_id = platform_id(raw.get("id"))
     sender = raw.get("from")
-    sender_id = _id(sender.get("id")) if isinstance(sender, dict) else None
+    sender_id = platform_id(sender.get("id")) if isinstance(sender, dict) else None
     if query_id is None or sender_id is None or not isinstance(sender, dict):
         raise ParseError(_("A Telegram callback query needs an id and a sender."))
-    payload = _str(raw.get("data")) or _str(raw.get("game_short_name"))
+    payload = text_of(raw.get("data")) or text_of(raw.get("game_short_name"))
     message = raw.get("message")
     chat_id = sender_id
     reply_to = ""
     title = ""
     if isinstance(message, dict):
         chat = message.get("chat")
-        chat_id = (_id(chat.get("id")) if isinstance(chat, dict) else None) or sender_id
+        chat_id = (platform_id(chat.get("id")) if isinstance(chat, dict) else None) or sender_id
         message_id = _int(message.get("message_id"))
         if message_id is not None:
             reply_to = f"{chat_id}:{message_id}"
         title = _button_title(message.get("reply_markup"), payload)
     data: dict[str, Any] = {"callback_query_id": query_id, "payload": payload}
-    username = _str(sender.get("username"))
+    username = text_of(sender.get("username"))
     if username:
         data["username"] = username
     return InboundSocialMessage(
@@ -680,7 +660,7 @@ def _button_title(markup: Any, payload: str) -> str:
     for row in markup["inline_keyboard"]:
         for button in row if isinstance(row, list) else []:
             if isinstance(button, dict) and button.get("callback_data") == payload:
-                return _str(button.get("text"))
+                return text_of(button.get("text"))
     return ""
 
 
@@ -743,8 +723,8 @@ def _call(
         raise SendError(_("Telegram answered without a result."), retryable=False)
 
     code = _int(answer.get("error_code")) or response.status_code
-    description = _redact(_str(answer.get("description")), token) or f"HTTP {response.status_code}"
-    parameters = _dict(answer.get("parameters"))
+    description = _redact(text_of(answer.get("description")), token) or f"HTTP {response.status_code}"
+    parameters = mapping(answer.get("parameters"))
     if code == 429 or response.status_code == 429:
         retry_after = _number(parameters.get("retry_after"))
         if retry_after is None:
@@ -759,7 +739,7 @@ def _call(
         )
     if code >= 500 or response.status_code >= 500:
         raise SendError(_("Telegram failed: %(description)s") % {"description": description}, retryable=True)
-    migrated = _id(parameters.get("migrate_to_chat_id"))
+    migrated = platform_id(parameters.get("migrate_to_chat_id"))
     if migrated:
         description = _("%(description)s (the group is now the supergroup %(chat)s)") % {
             "description": description,

@@ -76,6 +76,8 @@ from care.connectors.social.base import (
     WebhookRequest,
 )
 from care.connectors.social.http import read_capped
+from care.connectors.social.values import header, mapping, platform_id
+from care.connectors.social.values import text as text_of
 
 X_API = "https://api.x.com/2"
 TIMEOUT = 10
@@ -113,7 +115,7 @@ class XAdapter:
     def verify(self, request: WebhookRequest, credentials: Credentials) -> None:
         if not credentials.app_secret:
             raise SignatureError(_("This X account has no consumer secret to check signatures with."))
-        given = _header(request.headers, SIGNATURE_HEADER)
+        given = header(request.headers, SIGNATURE_HEADER)
         if not given:
             raise SignatureError(_("The X-Twitter-Webhooks-Signature header is missing."))
         expected = _sign(credentials.app_secret, request.body)
@@ -127,10 +129,10 @@ class XAdapter:
             raise ParseError(_("The body is not JSON.")) from exc
         if not isinstance(payload, dict):
             raise ParseError(_("An Account Activity event is a JSON object."))
-        account_id = _id(payload.get("for_user_id"))
+        account_id = platform_id(payload.get("for_user_id"))
         if account_id is None:
             raise ParseError(_("An Account Activity event names the subscribed user in for_user_id."))
-        users = _dict(payload.get("users"))
+        users = mapping(payload.get("users"))
 
         messages: list[InboundSocialMessage] = []
         statuses: list[StatusUpdate] = []
@@ -138,7 +140,7 @@ class XAdapter:
         for event in _events(payload, "direct_message_events"):
             message = _direct_message(event, account_id, users)
             if message is None:
-                ignored.append(f"direct message event {_str(event.get('type')) or 'without type'}")
+                ignored.append(f"direct message event {text_of(event.get('type')) or 'without type'}")
             else:
                 messages.append(message)
         for event in _events(payload, "tweet_create_events"):
@@ -207,8 +209,8 @@ class XAdapter:
             ) from None
         answer = _json(response)
         if response.status_code in (200, 201):
-            data = _dict(answer.get("data"))
-            event_id = _id(data.get("dm_event_id"))
+            data = mapping(answer.get("data"))
+            event_id = platform_id(data.get("dm_event_id"))
             if event_id is None:
                 raise SendError(
                     _("X accepted the message but did not return its id: %(detail)s")
@@ -257,34 +259,7 @@ def _sign(secret: str, payload: bytes) -> str:
     return "sha256=" + base64.b64encode(digest).decode()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    if name in headers:
-        return headers[name]
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
-
-
 # -- parsing helpers ---------------------------------------------------------------------------
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _events(payload: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
@@ -325,7 +300,7 @@ def _expand(text: str, entities: Any, drop: frozenset[str] = frozenset()) -> str
     for link in urls:
         if not isinstance(link, dict):
             continue
-        short, expanded = _str(link.get("url")), _str(link.get("expanded_url"))
+        short, expanded = text_of(link.get("url")), text_of(link.get("expanded_url"))
         if short and expanded and short not in drop:
             text = text.replace(short, expanded)
     for short in drop:
@@ -345,12 +320,12 @@ def _media_refs(items: Any) -> tuple[tuple[MediaRef, ...], frozenset[str], dict[
     for item in items:
         if not isinstance(item, dict):
             continue
-        url = _str(item.get("media_url_https")) or _str(item.get("media_url"))
+        url = text_of(item.get("media_url_https")) or text_of(item.get("media_url"))
         if not url:
             continue
-        if _str(item.get("url")):
+        if text_of(item.get("url")):
             links.add(item["url"])
-        media_type = _str(item.get("type")) or "photo"
+        media_type = text_of(item.get("type")) or "photo"
         name = posixpath.basename(urlsplit(url).path)
         refs.append(
             MediaRef(
@@ -375,7 +350,7 @@ def _best_variant(info: Any) -> str:
         for variant in info["variants"]
         if isinstance(variant, dict)
         and variant.get("content_type") == "video/mp4"
-        and _str(variant.get("url"))
+        and text_of(variant.get("url"))
     ]
     if not mp4:
         return ""
@@ -384,14 +359,14 @@ def _best_variant(info: Any) -> str:
         value = variant.get("bitrate")
         return value if isinstance(value, int) else 0
 
-    return _str(max(mp4, key=bitrate)["url"])
+    return text_of(max(mp4, key=bitrate)["url"])
 
 
 def _user(users: Mapping[str, Any], user_id: str) -> tuple[str, str]:
     user = users.get(user_id)
     if not isinstance(user, dict):
         return "", ""
-    return _str(user.get("name")), _str(user.get("screen_name"))
+    return text_of(user.get("name")), text_of(user.get("screen_name"))
 
 
 def _direct_message(
@@ -399,31 +374,31 @@ def _direct_message(
 ) -> InboundSocialMessage | None:
     if event.get("type") != "message_create":
         return None
-    event_id = _id(event.get("id"))
+    event_id = platform_id(event.get("id"))
     create = event.get("message_create")
     if event_id is None or not isinstance(create, dict):
         raise ParseError(_("A direct message event needs an id and message_create."))
-    sender = _id(create.get("sender_id"))
+    sender = platform_id(create.get("sender_id"))
     target = create.get("target")
-    recipient = _id(target.get("recipient_id")) if isinstance(target, dict) else None
+    recipient = platform_id(target.get("recipient_id")) if isinstance(target, dict) else None
     if sender is None or recipient is None:
         raise ParseError(_("A direct message needs a sender_id and a target recipient_id."))
-    data_in = _dict(create.get("message_data"))
+    data_in = mapping(create.get("message_data"))
     attachment = data_in.get("attachment")
     media = attachment.get("media") if isinstance(attachment, dict) else None
     attachments, media_links, data = _media_refs(media)
-    text = _expand(_str(data_in.get("text")), data_in.get("entities"), media_links)
+    text = _expand(text_of(data_in.get("text")), data_in.get("entities"), media_links)
 
     from_account = sender == account_id and recipient != account_id
     customer = recipient if from_account else sender
     name, screen_name = _user(users, customer)
     if screen_name:
         data["screen_name"] = screen_name
-    if from_account and _id(create.get("source_app_id")):
-        data["source_app_id"] = _id(create.get("source_app_id"))
+    if from_account and platform_id(create.get("source_app_id")):
+        data["source_app_id"] = platform_id(create.get("source_app_id"))
     quick_reply = data_in.get("quick_reply_response")
     kind = "image" if attachments else "text"
-    if isinstance(quick_reply, dict) and _str(quick_reply.get("metadata")):
+    if isinstance(quick_reply, dict) and text_of(quick_reply.get("metadata")):
         kind = "button"
         data["payload"] = quick_reply["metadata"]
     return InboundSocialMessage(
@@ -443,21 +418,27 @@ def _direct_message(
 
 
 def _tweet(event: Mapping[str, Any], account_id: str) -> tuple[InboundSocialMessage | None, str]:
-    tweet_id = _id(event.get("id_str")) or _id(event.get("id"))
+    tweet_id = platform_id(event.get("id_str")) or platform_id(event.get("id"))
     author = event.get("user")
-    author_id = (_id(author.get("id_str")) or _id(author.get("id"))) if isinstance(author, dict) else None
+    author_id = (
+        (platform_id(author.get("id_str")) or platform_id(author.get("id")))
+        if isinstance(author, dict)
+        else None
+    )
     if tweet_id is None or author_id is None or not isinstance(author, dict):
         raise ParseError(_("A tweet event needs an id and a user."))
     if "retweeted_status" in event and event["retweeted_status"] is not None:
         return None, "tweet_create_events (retweet)"
-    in_reply_to = _id(event.get("in_reply_to_user_id_str")) or _id(event.get("in_reply_to_user_id"))
+    in_reply_to = platform_id(event.get("in_reply_to_user_id_str")) or platform_id(
+        event.get("in_reply_to_user_id")
+    )
     extended = event.get("extended_tweet") if isinstance(event.get("extended_tweet"), dict) else None
     source = extended or event
     entities = source.get("entities")
     mentioned = set()
     if isinstance(entities, dict) and isinstance(entities.get("user_mentions"), list):
         mentioned = {
-            _id(mention.get("id_str")) or _id(mention.get("id"))
+            platform_id(mention.get("id_str")) or platform_id(mention.get("id"))
             for mention in entities["user_mentions"]
             if isinstance(mention, dict)
         }
@@ -466,24 +447,24 @@ def _tweet(event: Mapping[str, Any], account_id: str) -> tuple[InboundSocialMess
         if not in_reply_to or in_reply_to == account_id:
             return None, "tweet_create_events (the account's own tweet)"
         customer, from_account = in_reply_to, True
-        name, screen_name = "", _str(event.get("in_reply_to_screen_name"))
+        name, screen_name = "", text_of(event.get("in_reply_to_screen_name"))
     else:
         if account_id not in mentioned and in_reply_to != account_id:
             return None, "tweet_create_events (not addressed to the account)"
         customer, from_account = author_id, False
-        name, screen_name = _str(author.get("name")), _str(author.get("screen_name"))
+        name, screen_name = text_of(author.get("name")), text_of(author.get("screen_name"))
 
     extended_entities = source.get("extended_entities") or event.get("extended_entities")
     media = extended_entities.get("media") if isinstance(extended_entities, dict) else None
     if media is None and isinstance(entities, dict):
         media = entities.get("media")
     attachments, media_links, data = _media_refs(media)
-    text = _str(source.get("full_text")) or _str(event.get("text"))
+    text = text_of(source.get("full_text")) or text_of(event.get("text"))
     text = _expand(text, entities, media_links)
     data.update({"public": True, "tweet_id": tweet_id})
     if screen_name:
         data["screen_name"] = screen_name
-    in_reply_to_status = _id(event.get("in_reply_to_status_id_str")) or _id(
+    in_reply_to_status = platform_id(event.get("in_reply_to_status_id_str")) or platform_id(
         event.get("in_reply_to_status_id")
     )
     if in_reply_to_status:
@@ -509,8 +490,8 @@ def _tweet(event: Mapping[str, Any], account_id: str) -> tuple[InboundSocialMess
 
 
 def _mark_read(event: Mapping[str, Any], account_id: str) -> StatusUpdate | None:
-    reader = _id(event.get("sender_id"))
-    last_read = _id(event.get("last_read_event_id"))
+    reader = platform_id(event.get("sender_id"))
+    last_read = platform_id(event.get("last_read_event_id"))
     if reader is None or last_read is None:
         raise ParseError(_("A mark-read event needs a sender_id and a last_read_event_id."))
     if reader == account_id:
@@ -543,13 +524,17 @@ def _json(response: requests.Response) -> dict[str, Any]:
 def _problem(answer: Mapping[str, Any]) -> str:
     """X's explanation: a problem document's ``detail``/``title``, or the first ``errors`` entry."""
     for key in ("detail", "title"):
-        if _str(answer.get(key)):
-            return _str(answer[key])
+        if text_of(answer.get(key)):
+            return text_of(answer[key])
     errors = answer.get("errors")
     if isinstance(errors, list):
         for error in errors:
             if isinstance(error, dict):
-                text = _str(error.get("detail")) or _str(error.get("message")) or _str(error.get("title"))
+                text = (
+                    text_of(error.get("detail"))
+                    or text_of(error.get("message"))
+                    or text_of(error.get("title"))
+                )
                 if text:
                     return text
     return ""
