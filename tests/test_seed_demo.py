@@ -15,6 +15,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from care.accounts.models import Role, User
+from care.connectors.models import SocialConversation
 from care.demo.build import demo_counts, plan_tenant
 from care.demo.data import DEMO_LOGINS, SUPERVISORS_GROUP, TENANTS
 from care.tickets.models import Direction, Interaction, Ticket, TicketEvent
@@ -49,6 +50,12 @@ def demo(django_db_setup, django_db_blocker):
         transaction.set_rollback(True)
 
 
+def planned_tickets():
+    """The tenants' planned tickets: not those of the replayed calls or of the social conversations."""
+    social = SocialConversation.objects.values("ticket_id")
+    return Ticket.objects.filter(calls__isnull=True).exclude(pk__in=social)
+
+
 def visible_codes(user: User) -> set[str]:
     return set(Ticket.objects.visible_to(user).values_list("tenant__code", flat=True).distinct())
 
@@ -57,9 +64,11 @@ def visible_codes(user: User) -> set[str]:
 def test_first_run_reports_what_it_made(demo):
     total = sum(spec.tickets for spec in TENANTS)
     assert f"demo tickets: {total} created, 0 already there" in demo
-    # Yesterday's phone calls (care/demo/calls.py) make tickets of their own, on top of the tenants'.
-    assert Ticket.objects.filter(calls__isnull=True).count() == total
+    # Yesterday's phone calls (care/demo/calls.py) and this morning's social messages
+    # (care/demo/social.py) make tickets of their own, on top of the tenants'.
+    assert planned_tickets().count() == total
     assert Ticket.objects.filter(calls__isnull=False).distinct().count() == 25
+    assert SocialConversation.objects.values("ticket_id").distinct().count() == 4
     assert 300 <= total <= 400
 
 
@@ -178,12 +187,12 @@ def test_history_is_spread_over_the_past_month_in_order():
     assert waiting.filter(sla_due_at__gt=now).exists()
 
     first_contacts = Interaction.objects.filter(external_id__startswith="demo-", external_id__endswith="-1")
-    assert first_contacts.count() == Ticket.objects.filter(calls__isnull=True).count()
+    assert first_contacts.count() == planned_tickets().count()
     assert not first_contacts.exclude(direction=Direction.INBOUND).exists()
 
     # The audit trail reads in order: created first, at the ticket's creation, then forward in time.
     # (The tickets of replayed phone calls are made at the replay, now, like a real replay would.)
-    tickets = dict(Ticket.objects.filter(calls__isnull=True).values_list("pk", "created_at"))
+    tickets = dict(planned_tickets().values_list("pk", "created_at"))
     trail: dict[int, list[TicketEvent]] = defaultdict(list)
     for event in TicketEvent.objects.filter(ticket_id__in=tickets).order_by("ticket_id", "id"):
         trail[event.ticket_id].append(event)

@@ -15,7 +15,7 @@ last prompt, and does what the answer says (docs/phone.md):
   caller waiting (music, position announcements) and asks again; every ask is a fresh decision.
 
 Concurrency, as routing's (care/routing/services.py): the candidate's agent row is locked
-``FOR NO KEY UPDATE SKIP LOCKED`` and re-read as online, and their phone load is read again under the
+``FOR NO KEY UPDATE SKIP LOCKED`` and re-read as online, and their live calls are counted again under the
 lock, so two calls ringing at the same instant never get the same agent: the second skips the
 locked row and tries the next candidate. The chosen agent is set ``on_call`` in the same
 transaction; the call's events put them back (``answered`` .. ``ended``, docs/phone.md).
@@ -32,15 +32,16 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from care.accounts.models import Agent, Presence, PresenceSource
 from care.accounts.services import agent_set_presence
 from care.calls.events import CallEvent, CallEventKind
-from care.calls.models import Call, PhoneLine
+from care.calls.models import Call, CallStatus, PhoneLine
 from care.calls.services import call_event_apply
 from care.core.channels import Channel
-from care.routing.eligibility import AgentFacts, Requirement, agent_facts, current_load, rejections
+from care.routing.eligibility import AgentFacts, Requirement, agent_facts, rejections
 from care.routing.models import StepHours
 from care.routing.rules import StepRule, rules_of_tenant_memoised
 from care.routing.strategies import strategy_for
@@ -93,7 +94,41 @@ def _immediate_steps(steps: tuple[StepRule, ...]) -> list[StepRule]:
     return [s for s in steps if s.after_seconds == 0 and s.hours in (StepHours.ANY, StepHours.OPEN)]
 
 
-def _lock_if_free(candidate: AgentFacts) -> Agent | None:
+# A call counts as keeping its agent busy while it rings, is answered or on hold, unless its newest
+# event is older than these: a telephone system that lost a call's end must not block an agent for
+# good (a ring lasts well under two minutes; no service call lasts four hours).
+RINGING_FOR_AT_MOST = dt.timedelta(minutes=2)
+LIVE_FOR_AT_MOST = dt.timedelta(hours=4)
+
+
+def live_calls(
+    agent_ids: list[int], *, now: dt.datetime, besides: RingingCall | None = None
+) -> dict[int, int]:
+    """Calls ringing at, answered by or on hold with each agent now (agents with none left out).
+    ``besides``: the call being routed (asked about again), which keeps nobody from taking itself."""
+    calls = Call.objects.filter(agent_id__in=agent_ids).filter(
+        Q(status=CallStatus.RINGING, last_event_at__gte=now - RINGING_FOR_AT_MOST)
+        | Q(status__in=(CallStatus.ANSWERED, CallStatus.ON_HOLD), last_event_at__gte=now - LIVE_FOR_AT_MOST)
+    )
+    if besides is not None:
+        calls = calls.exclude(external_id=besides.call_id)
+    rows = calls.values("agent_id").annotate(calls=Count("pk")).values_list("agent_id", "calls")
+    return {agent_id: count for agent_id, count in rows if agent_id is not None}
+
+
+def _with_call_load(facts: list[AgentFacts], *, now: dt.datetime, besides: RingingCall) -> list[AgentFacts]:
+    """The facts with an agent's phone load counted as their live calls, not as routing counts it.
+
+    Routing's load for the phone channel is the phone *tickets* assigned to the agent (a call-back
+    to do, a voicemail to answer): work, but not a line that is busy. Whether an agent can take a
+    ringing call depends on the calls they are on, so that is the load compared with their phone
+    capacity here (the ``on_call`` presence says the same for the common capacity of one).
+    """
+    calls = live_calls([f.agent_id for f in facts], now=now, besides=besides)
+    return [dataclasses.replace(f, load=calls.get(f.agent_id, 0)) for f in facts]
+
+
+def _lock_if_free(candidate: AgentFacts, *, now: dt.datetime, besides: RingingCall) -> Agent | None:
     """The candidate's row locked, if nobody else holds it and they are still online with room.
 
     ``SKIP LOCKED``: another ringing call (or a router) is deciding on this agent right now, so try
@@ -105,7 +140,9 @@ def _lock_if_free(candidate: AgentFacts) -> Agent | None:
         .filter(pk=candidate.agent_id, presence=Presence.ONLINE, user__is_active=True)
         .first()
     )
-    if agent is None or current_load(agent.pk, Channel.PHONE) >= (candidate.capacity or 0):
+    if agent is None or live_calls([agent.pk], now=now, besides=besides).get(agent.pk, 0) >= (
+        candidate.capacity or 0
+    ):
         return None
     return agent
 
@@ -151,12 +188,16 @@ def route_ringing_call(
     steps = _immediate_steps(queue.steps)
     strategy = strategy_for(queue.strategy, Channel.PHONE)
     with transaction.atomic():
-        facts = agent_facts(
-            tenant_id=tenant.pk,
-            channel=Channel.PHONE,
-            languages={language, *(s.language for s in steps if s.language)},
-            skill_id=queue.required_skill_id,
+        facts = _with_call_load(
+            agent_facts(
+                tenant_id=tenant.pk,
+                channel=Channel.PHONE,
+                languages={language, *(s.language for s in steps if s.language)},
+                skill_id=queue.required_skill_id,
+                now=now,
+            ),
             now=now,
+            besides=ringing,
         )
         rejected: dict[int, list[str]] = {}
         for step in steps:
@@ -169,7 +210,7 @@ def route_ringing_call(
             )
             rejected = {f.agent_id: rejections(f, need) for f in facts}
             for candidate in strategy.order([f for f in facts if not rejected[f.agent_id]]):
-                agent = _lock_if_free(candidate)
+                agent = _lock_if_free(candidate, now=now, besides=ringing)
                 if agent is None:
                     continue
                 # No presence source means "the phone" yet; MANUAL is the one the heartbeat rules

@@ -26,9 +26,12 @@ from care.calls.routing import RingingCall, Target, route_ringing_call
 from care.core.channels import Channel
 from care.core.languages import Proficiency
 from care.core.memo import clear_all_memos
+from care.routing.eligibility import current_load
 from care.routing.models import RoutingQueue, RoutingStep
 from care.tenants.models import ServiceHours
+from care.tickets.services import ticket_assign
 from tests.factories.accounts import make_agent
+from tests.factories.tickets import make_ticket
 from tests.helpers import run_in_threads
 
 MENU = {"1": {"language": "de"}, "2": {"language": "en", "tags": ["billing"]}}
@@ -58,6 +61,12 @@ def _online(agent: Agent, *, idle_minutes: int = 0, sip: str = "") -> Agent:
     )
     agent.refresh_from_db()
     return agent
+
+
+def _hang_up(agent: Agent) -> Agent:
+    """The agent's calls end (as their ``ended`` events would say) and they are online again."""
+    Call.objects.filter(agent=agent).update(status=CallStatus.ENDED)
+    return _online(agent)
 
 
 def _phone_agent(tenants, *, languages=(("de", Proficiency.NATIVE),), idle_minutes=0, email=None, sip=""):
@@ -116,10 +125,10 @@ def test_picks_an_authorised_agent_speaking_the_ivr_language(client, tenant_a, t
     assert chosen.presence == Presence.ON_CALL
     assert chosen.last_routed_at is not None
 
-    # The same rule, asked directly: the others' reasons are routing's own words.
+    # The same call asked about again, directly: the others' reasons are routing's own words.
     _online(chosen)
     answer = route_ringing_call(
-        line=PhoneLine.objects.select_related("tenant").get(pk=line.pk), ringing=_ringing()
+        line=PhoneLine.objects.select_related("tenant").get(pk=line.pk), ringing=_ringing("c-1")
     )
     assert answer.agent is not None
     assert answer.agent.pk == chosen.pk
@@ -338,12 +347,13 @@ def _queries_with(tenant, agents: int) -> tuple[int, int]:
 
 
 # Routed, the tenant's first call in this process: service hours 2 and queues 1 (then memoised,
-# care/core/memo.py), savepoint 1, facts 1, agent lock 1, load under the lock 1, on_call 1 + the
+# care/core/memo.py), savepoint 1, facts 1 and the candidates' live calls 1, agent lock 1, live calls
+# under the lock 1, on_call 1 + the
 # agent's tenants for its receivers 1, last routed 1, then ``call_event_apply`` for the chosen agent
 # (savepoint, call lookup, insert in a savepoint, customer by phone identity created in a savepoint,
-# save) 12, release 1. Queued, configuration memoised: savepoint 1, facts 1, release 1.
-ROUTED_QUERIES = 23
-QUEUED_QUERIES = 3
+# save) 12, release 1. Queued, configuration memoised: savepoint 1, facts 1, live calls 1, release 1.
+ROUTED_QUERIES = 24
+QUEUED_QUERIES = 4
 
 
 @pytest.mark.django_db
@@ -359,13 +369,13 @@ def test_service_hours_and_queues_are_memoised_but_a_change_applies_at_once(tena
     line = PhoneLine.objects.select_related("tenant").get(pk=_line(tenant_a).pk)
     agent = _phone_agent([tenant_a])
     assert route_ringing_call(line=line, ringing=_ringing("c-1")).agent == agent
-    _online(agent)
+    _hang_up(agent)
     with CaptureQueriesContext(connection) as warm:
         assert route_ringing_call(line=line, ringing=_ringing("c-2")).agent == agent
     assert not [q for q in warm if "servicehours" in q["sql"] or "routingqueue" in q["sql"]]
 
     # Saved in this process (admin, API): the memo is cleared, the next call sees it.
-    _online(agent)
+    _hang_up(agent)
     now = timezone.now().astimezone(dt.UTC)
     ServiceHours.objects.create(
         tenant=tenant_a,
@@ -388,3 +398,25 @@ def test_service_hours_and_queues_are_memoised_but_a_change_applies_at_once(tena
     settings.CONFIG_MEMO_SECONDS = 0
     clear_all_memos()
     assert route_ringing_call(line=line, ringing=_ringing("c-6")).agent == agent
+
+
+@pytest.mark.django_db
+def test_phone_tickets_to_work_on_do_not_make_an_agent_busy_for_calls_but_a_live_call_does(tenant_a):
+    # Routing counts assigned phone tickets (call-backs, voicemails) as phone load; a ringing call
+    # asks whether the agent's line is free: the calls they are on.
+    line = PhoneLine.objects.select_related("tenant").get(pk=_line(tenant_a).pk)
+    agent = _phone_agent([tenant_a])
+    ticket_assign(ticket=make_ticket(tenant=tenant_a, channel=Channel.PHONE), agent=agent, actor=None)
+    assert current_load(agent.pk, Channel.PHONE) == 1  # what routing counts for phone
+    answer = route_ringing_call(line=line, ringing=_ringing("c-1"))
+    assert answer.agent == agent
+    _online(agent)  # say the telephone system lost the call's end: the call still rings at them
+    answer = route_ringing_call(line=line, ringing=_ringing("c-2"))
+    assert answer.target == Target.QUEUE
+    assert "at capacity (1 of 1)" in answer.rejected[agent.pk]
+    # Asked again about the call that rings at them, they are still its agent.
+    assert route_ringing_call(line=line, ringing=_ringing("c-1")).agent == agent
+    # A ring whose end never came stops counting after two minutes.
+    _online(agent)
+    Call.objects.filter(external_id="c-1").update(last_event_at=timezone.now() - dt.timedelta(minutes=3))
+    assert route_ringing_call(line=line, ringing=_ringing("c-3")).agent == agent
