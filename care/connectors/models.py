@@ -27,7 +27,33 @@ def new_inbound_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Mailbox(TenantOwned):
+class TicketDefaults(TenantOwned):
+    """What a way in (a mailbox, a social account) gives the tickets it opens."""
+
+    default_team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("default team"),
+    )
+    default_language = models.CharField(
+        _("default language"),
+        max_length=8,
+        blank=True,
+        validators=[validate_language_code],
+        help_text=_("Used when the language of a message cannot be detected; else the tenant's default."),
+    )
+    default_priority = models.PositiveSmallIntegerField(
+        _("default priority"), choices=Priority.choices, default=Priority.NORMAL
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Mailbox(TicketDefaults):
     """An address of one tenant that customers write to, and how its mail reaches Care."""
 
     class Delivery(models.TextChoices):
@@ -62,24 +88,6 @@ class Mailbox(TenantOwned):
     imap_last_uid = models.BigIntegerField(_("last IMAP UID fetched"), default=0, editable=False)
     last_polled_at = models.DateTimeField(_("last polled"), null=True, blank=True, editable=False)
     last_poll_error = models.TextField(_("last polling error"), blank=True, editable=False)
-    default_team = models.ForeignKey(
-        "accounts.Team",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("default team"),
-    )
-    default_language = models.CharField(
-        _("default language"),
-        max_length=8,
-        blank=True,
-        validators=[validate_language_code],
-        help_text=_("Used when the language of a message cannot be detected; else the tenant's default."),
-    )
-    default_priority = models.PositiveSmallIntegerField(
-        _("default priority"), choices=Priority.choices, default=Priority.NORMAL
-    )
     sender_name = models.CharField(_("sender name"), max_length=200, blank=True)
     signature = models.TextField(_("signature"), blank=True)
     auto_acknowledge = models.BooleanField(
@@ -252,7 +260,7 @@ class OutboundDelivery(TenantOwned):
         return f"{self.get_channel_display()} → {self.recipient} ({self.get_status_display()})"
 
 
-class SocialAccount(TenantOwned):
+class SocialAccount(TicketDefaults):
     """A tenant's presence on a social or messaging platform that customers write to: a WhatsApp
     number, a Facebook page, an Instagram account, a Telegram bot, an X account, or any platform
     speaking Care's signed JSON. Secrets are stored encrypted and never shown again (docs/social.md).
@@ -292,24 +300,6 @@ class SocialAccount(TenantOwned):
     )
     api_base = models.URLField(
         _("API base URL"), blank=True, help_text=_("Empty: the platform's public API. Set for a sandbox.")
-    )
-    default_team = models.ForeignKey(
-        "accounts.Team",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("default team"),
-    )
-    default_language = models.CharField(
-        _("default language"),
-        max_length=8,
-        blank=True,
-        validators=[validate_language_code],
-        help_text=_("Used when the language of a message cannot be detected; else the tenant's default."),
-    )
-    default_priority = models.PositiveSmallIntegerField(
-        _("default priority"), choices=Priority.choices, default=Priority.NORMAL
     )
     is_active = models.BooleanField(_("active"), default=True)
     last_inbound_at = models.DateTimeField(_("last message in"), null=True, blank=True, editable=False)
