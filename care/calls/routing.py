@@ -116,7 +116,9 @@ def live_calls(
     return {agent_id: count for agent_id, count in rows if agent_id is not None}
 
 
-def _with_call_load(facts: list[AgentFacts], *, now: dt.datetime, besides: RingingCall) -> list[AgentFacts]:
+def _with_call_load(
+    facts: list[AgentFacts], *, now: dt.datetime, besides: RingingCall, languages: set[str]
+) -> list[AgentFacts]:
     """The facts with an agent's phone load counted as their live calls, not as routing counts it.
 
     Routing's load for the phone channel is the phone *tickets* assigned to the agent (a call-back
@@ -124,7 +126,14 @@ def _with_call_load(facts: list[AgentFacts], *, now: dt.datetime, besides: Ringi
     ringing call depends on the calls they are on, so that is the load compared with their phone
     capacity here (the ``on_call`` presence says the same for the common capacity of one).
     """
-    calls = live_calls([f.agent_id for f in facts], now=now, besides=besides)
+    # Only agents who could take the call at all are counted: online, working phone, speaking one
+    # of the languages asked for (no query when nobody does: the queue answer stays cheap).
+    could = [
+        f.agent_id
+        for f in facts
+        if f.presence == Presence.ONLINE and f.capacity is not None and languages & f.languages.keys()
+    ]
+    calls = live_calls(could, now=now, besides=besides) if could else {}
     return [dataclasses.replace(f, load=calls.get(f.agent_id, 0)) for f in facts]
 
 
@@ -187,17 +196,19 @@ def route_ringing_call(
     queue = rules_of_tenant_memoised(tenant.pk).match(channel=Channel.PHONE, language=language, tags=tags)
     steps = _immediate_steps(queue.steps)
     strategy = strategy_for(queue.strategy, Channel.PHONE)
+    languages = {language, *(s.language for s in steps if s.language)}
     with transaction.atomic():
         facts = _with_call_load(
             agent_facts(
                 tenant_id=tenant.pk,
                 channel=Channel.PHONE,
-                languages={language, *(s.language for s in steps if s.language)},
+                languages=languages,
                 skill_id=queue.required_skill_id,
                 now=now,
             ),
             now=now,
             besides=ringing,
+            languages=languages,
         )
         rejected: dict[int, list[str]] = {}
         for step in steps:
