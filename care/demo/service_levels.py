@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 
-from care.contacts.identities import IdentityKind
-from care.core.channels import Channel
 from care.demo.data import (
     CLOSING_DAYS,
     SLA_POLICIES,
@@ -23,48 +21,6 @@ from care.sla.models import ClockState, SlaClock, SlaEvent, SlaPolicy
 from care.tenants.models import Tenant, TenantHoliday
 from care.tickets.models import Direction, Interaction, Ticket, TicketEvent
 from care.tickets.status import Status
-
-# How tickets that ended in each status got there, step by step. "in"/"out"/"note" add an
-# interaction (the part after the colon names its text), "assign" assigns, "status" changes status.
-_SOLVED = (
-    ("in:issue", "assign", "out:solve", "status:solved"),
-    ("in:issue", "assign", "note", "out:solve", "status:solved"),
-    (
-        "in:issue",
-        "assign",
-        "out:ask",
-        "status:pending",
-        "in:answer",
-        "status:open",
-        "out:solve",
-        "status:solved",
-    ),
-)
-_PLOTS: dict[str, tuple[tuple[str, ...], ...]] = {
-    Status.NEW: (("in:issue",), ("in:issue",), ("in:issue", "in:nudge")),
-    Status.OPEN: (
-        ("in:issue", "assign"),
-        ("in:issue", "assign", "note"),
-        ("in:issue", "assign", "out:ack"),
-        ("in:issue", "in:nudge", "assign", "out:ack"),
-    ),
-    Status.PENDING: (
-        ("in:issue", "assign", "out:ask", "status:pending"),
-        ("in:issue", "assign", "note", "out:ask", "status:pending"),
-    ),
-    Status.ON_HOLD: (("in:issue", "assign", "note", "out:hold", "status:on_hold"),),
-    Status.SOLVED: _SOLVED,
-    Status.CLOSED: tuple((*plot, "status:closed") for plot in _SOLVED),
-}
-# Minutes after the previous step, drawn uniformly (and always cut short to stay before now).
-_GAPS = {"in": (60, 1440), "assign": (2, 90), "note": (5, 60), "out": (10, 240), "status": (1, 5)}
-_CLOSING_GAP = (2 * 1440, 5 * 1440)
-_DIRECTIONS = {"in": Direction.INBOUND, "out": Direction.OUTBOUND, "note": Direction.NOTE}
-_IDENTITY_KIND = {
-    Channel.EMAIL: IdentityKind.EMAIL,
-    Channel.PHONE: IdentityKind.PHONE,
-    Channel.SOCIAL: IdentityKind.SOCIAL,
-}
 
 
 def ensure_service_levels(tenants: dict[str, Tenant], now: dt.datetime) -> list[SlaPolicy]:
