@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods
 from care.accounts.models import Agent, Role, User
 from care.core.channels import Channel
 from care.core.languages import LANGUAGE_CODES
-from care.desk.views import desk_user_required
+from care.desk.access import desk_user_required
 from care.tenants.models import Tenant
 from care.tickets.models import Priority, Ticket
 from care.tickets.selectors import QUEUE_ORDER

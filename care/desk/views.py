@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from functools import partial, wraps
-from typing import Any, TypeVar, cast
+from functools import partial
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -20,11 +19,15 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from care.accounts.models import Role, User
+from care.accounts.models import User
 from care.connectors.email.outbound import email_reply
 from care.connectors.social.outbound import social_reply
 from care.core.channels import Channel
 from care.core.errors import BusinessRuleViolation
+from care.desk.access import actor, desk_user_required, wants_json
+from care.desk.composer import composer_context
+from care.desk.ticket_actions import actions_context
+from care.desk.ticket_panels import panels_context
 from care.realtime.streams import ticket_stream
 from care.sla.models import ClockState, Target
 from care.sla.selectors import ClockStatus, clocks_of
@@ -32,8 +35,6 @@ from care.tickets.models import Direction, Interaction, Priority, Ticket
 from care.tickets.selectors import access_ticket, open_ticket_counts_by_tenant, ticket_timeline
 from care.tickets.services import interaction_add
 from care.tickets.status import Status
-
-View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 # A reply or note longer than this is a paste gone wrong, not something to send to a customer.
 MAX_TEXT_CHARS = 50_000
@@ -53,31 +54,6 @@ def my_tenants(request: HttpRequest) -> HttpResponse:
 
 
 # --- the ticket page ------------------------------------------------------------------------------
-
-
-def desk_user_required(view: View) -> View:
-    """Logged in and staff of the service center (agent, supervisor, admin): tenant portal users get
-    403 whatever the ticket, so the answer says nothing about which tickets exist."""
-
-    @wraps(view)
-    def staff_only(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if getattr(request.user, "role", None) == Role.PORTAL:
-            raise PermissionDenied(_("The agent desk is for the service center's staff."))
-        return view(request, *args, **kwargs)
-
-    return cast(View, login_required(staff_only))
-
-
-def _actor(request: HttpRequest) -> User:
-    """The logged-in user (desk views are behind ``desk_user_required``)."""
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - login_required ran
-    return user
-
-
-def _wants_json(request: HttpRequest) -> bool:
-    # The page's script asks for JSON; a plain form post (no script) gets a page or a redirect.
-    return "application/json" in request.headers.get("Accept", "")
 
 
 def _sla_alert(clocks: list[ClockStatus]) -> dict[str, Any] | None:
@@ -143,7 +119,7 @@ def _entry_context(interaction: Interaction) -> dict[str, Any]:
 def _render_ticket(
     request: HttpRequest, ticket: Ticket, *, error: str = "", text: str = "", status: int = 200
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     timeline = [_entry_context(interaction) for interaction in ticket_timeline(ticket=ticket)]
     alert = _sla_alert(clocks_of(ticket))
     live_config = {
@@ -158,6 +134,9 @@ def _render_ticket(
         request,
         "desk/ticket.html",
         {
+            **actions_context(ticket=ticket, user=user),
+            **panels_context(ticket=ticket, user=user),
+            **composer_context(ticket=ticket, user=user),
             "ticket": ticket,
             "timeline": timeline,
             "sla_alert": alert,
@@ -255,15 +234,15 @@ def _add_note(*, ticket: Ticket, author: User, text: str) -> Interaction:
 
 def _post(request: HttpRequest, reference: str, write: Callable[..., Interaction]) -> HttpResponse:
     ticket_ = access_ticket(request.user, reference)
-    author = _actor(request)
+    author = actor(request)
     try:
         interaction = write(ticket=ticket_, author=author, text=_posted_text(request))
     except BusinessRuleViolation as exc:
         message = " ".join(exc.messages)
-        if _wants_json(request):
+        if wants_json(request):
             return JsonResponse({"error": message}, status=400)
         return _render_ticket(request, ticket_, error=message, text=request.POST.get("text", ""), status=400)
-    if _wants_json(request):
+    if wants_json(request):
         html = render_to_string("desk/ticket_entry.html", _entry_context(interaction), request=request)
         return JsonResponse(
             {"entry": {"id": interaction.pk, "order": _entry_order(interaction), "html": html}}, status=201

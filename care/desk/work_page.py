@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from care.accounts.models import Agent, User
 from care.core.errors import BusinessRuleViolation
-from care.desk.views import desk_user_required
+from care.desk.access import desk_user_required
 from care.realtime.streams import agent_stream
 from care.routing.models import QueuedItem
 from care.routing.selectors import offers_for_agent

@@ -135,6 +135,7 @@ class TicketLink(TenantOwned):
     class Kind(models.TextChoices):
         FOLLOW_UP = "follow_up", _("Follow-up of")
         RELATED = "related", _("Related to")
+        MERGED = "merged", _("Merged into")
 
     source = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="links", verbose_name=_("ticket")
@@ -298,6 +299,7 @@ class TicketEvent(TenantOwned):
         UPDATED = "updated", _("Fields changed")
         CUSTOMER_MERGED = "customer_merged", _("Customer merged")
         LINKED = "linked", _("Linked")
+        MERGED = "merged", _("Merged")
 
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="events", verbose_name=_("ticket")
