@@ -32,7 +32,7 @@ from tests.factories.tenants import TenantFactory
 from tests.factories.tickets import make_ticket
 
 # The real-worker fixtures (``broker``, ``celery_worker``) for every end-to-end test.
-pytest_plugins = ["tests.celery_e2e"]
+pytest_plugins = ["tests.celery_e2e", "tests.mail_worker"]
 
 
 @pytest.fixture(autouse=True)
