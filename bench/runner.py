@@ -18,6 +18,8 @@ from bench.harness import Benchmark, Context, RunOptions, emit, log, registry
 BENCHMARK_MODULES = (
     "bench.call_events",
     "bench.call_route",
+    "bench.desk_pages",
+    "bench.desk_search",
     "bench.email_ingest",
     "bench.live_fanout",
     "bench.queue",

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "care.calls",
     "care.connectors",
     "care.reporting",
+    "care.macros",
+    "care.mentions",
     "care.desk",
     "care.demo",
 ]

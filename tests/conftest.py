@@ -207,6 +207,21 @@ def make_tenant_owned_rows(tenant) -> dict[type, object]:
         SlaEvent: SlaEvent.objects.get(clock=resolution),
         **_phone_rows(tenant, customer, ticket, interaction),
         **_social_rows(tenant, identity, ticket),
+        **_composer_rows(tenant, ticket, interaction),
+    }
+
+
+def _composer_rows(tenant, ticket, interaction) -> dict[type, object]:
+    """The reply composer's rows of ``tenant``: a macro, and a mention (of a user of its own)."""
+    from care.macros.models import Macro
+    from care.mentions.models import Mention
+
+    mentioned = UserFactory(email=f"mentioned@{tenant.slug}.test")
+    return {
+        Macro: Macro.objects.create(tenant=tenant, title=f"{tenant.code} thanks", body="Thank you."),
+        Mention: Mention.objects.create(
+            tenant=tenant, interaction=interaction, ticket=ticket, mentioned=mentioned
+        ),
     }
 
 

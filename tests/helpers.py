@@ -16,6 +16,8 @@ from care.connectors.models import (
     SocialConversation,
 )
 from care.contacts.models import Customer, Identity
+from care.macros.models import Macro
+from care.mentions.models import Mention
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue
 from care.sla.models import SlaClock, SlaEvent, SlaPolicy
 from care.tenants.models import Guideline, ServiceHours, TenantHoliday
@@ -52,6 +54,8 @@ TENANT_OWNED_MODELS = [
     ServiceLevelTarget,
     SocialAccount,
     SocialConversation,
+    Macro,
+    Mention,
 ]
 
 

@@ -70,7 +70,7 @@ def smtp_server():
 
 
 @pytest.fixture
-def worker(transactional_db, broker, smtp_server, media_root, tmp_path):
+def worker(transactional_db, broker, smtp_server, media_root, live_prefix, tmp_path):
     """A real Celery worker on the test database, the E2E broker queue and the loopback SMTP server.
 
     Depends on ``transactional_db``, so it is stopped before the database is flushed.
@@ -84,6 +84,8 @@ def worker(transactional_db, broker, smtp_server, media_root, tmp_path):
         queue=queue,
         run_dir=tmp_path / "run",
         DJANGO_MEDIA_ROOT=str(media_root),
+        # The test's channel-layer prefix: the worker's live events reach the test's pages and server.
+        CHANNEL_LAYER_PREFIX=live_prefix,
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp_port),

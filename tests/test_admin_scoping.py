@@ -26,7 +26,18 @@ from tests.factories.tenants import TenantFactory, TenantGroupFactory
 from tests.factories.tickets import make_ticket
 from tests.helpers import TENANT_OWNED_MODELS as TENANT_OWNED
 
-CARE_APPS = ["tenants", "accounts", "contacts", "tickets", "routing", "sla", "calls", "connectors"]
+CARE_APPS = [
+    "tenants",
+    "accounts",
+    "contacts",
+    "tickets",
+    "routing",
+    "sla",
+    "calls",
+    "connectors",
+    "macros",
+    "mentions",
+]
 
 # Models whose rows belong to one tenant; the supervisor manages A's through the admin.
 

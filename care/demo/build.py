@@ -55,9 +55,11 @@ from care.demo.data import (
     QueueSpec,
     TenantSpec,
 )
+from care.demo.desk import ensure_macros
 from care.demo.phone import ensure_phone, replay_call_day
 from care.demo.service_levels import ensure_service_levels, replay_service_levels
 from care.demo.social import ensure_social
+from care.macros.models import Macro
 from care.routing.models import QueuedItem, RoutingDecision, RoutingQueue, RoutingStep
 from care.sla.models import SlaClock, SlaEvent, SlaPolicy
 from care.tenants.models import Guideline, ServiceHours, Tenant, TenantGroup
@@ -172,6 +174,7 @@ def seed_demo(*, now: dt.datetime | None = None, calls: bool = False, social: bo
     now = now or timezone.now()
     tenants = _ensure_tenants()
     agents, teams = _ensure_people(tenants)
+    ensure_macros(tenants)
     lines = ensure_phone(tenants)
     _ensure_supervisors_group([agents["supervisor@care.example"].user])
     _ensure_routing(tenants, teams)  # before the tickets: creating one queues it in its matching queue
@@ -234,6 +237,7 @@ def demo_counts() -> dict[str, int]:
         "phone lines": PhoneLine,
         "calls": Call,
         "social accounts": SocialAccount,
+        "macros": Macro,
     }
     return {label: int(model.objects.count()) for label, model in models.items()}
 

@@ -6,7 +6,7 @@ reply and note form. The full desk (queues, search) arrives with its own issue.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -25,19 +25,29 @@ from care.connectors.social.outbound import social_reply
 from care.core.channels import Channel
 from care.core.errors import BusinessRuleViolation
 from care.desk.access import actor, desk_user_required, wants_json
-from care.desk.composer import composer_context
+from care.desk.composer import composer_context, posted_attachments, refuse_attachments_on_notes
 from care.desk.ticket_actions import actions_context
-from care.desk.ticket_panels import panels_context
+from care.desk.ticket_panels import panels_context, sla_clocks
+from care.desk.timeline import (
+    TIMELINE_WINDOW,
+    event_entries,
+    interaction_entry,
+    ticket_timeline_window,
+    timeline_interactions,
+)
+from care.mentions.services import mentions_record
 from care.realtime.streams import ticket_stream
 from care.sla.models import ClockState, Target
 from care.sla.selectors import ClockStatus, clocks_of
 from care.tickets.models import Direction, Interaction, Priority, Ticket
-from care.tickets.selectors import access_ticket, open_ticket_counts_by_tenant, ticket_timeline
+from care.tickets.selectors import access_ticket, open_ticket_counts_by_tenant, ticket_events
 from care.tickets.services import interaction_add
 from care.tickets.status import Status
 
 # A reply or note longer than this is a paste gone wrong, not something to send to a customer.
 MAX_TEXT_CHARS = 50_000
+# The most interactions one page shows when asked for the whole timeline (a runaway ticket stays bounded).
+MAX_TIMELINE = 2_000
 # The most timeline entries one request may ask for by id (a burst of live events is batched).
 MAX_ENTRY_IDS = 100
 
@@ -92,6 +102,10 @@ def _texts() -> dict[str, str]:
         "sla_breach": _("SLA breached: %(target)s was due"),
         "send_failed": _("Not sent: the server could not be reached. Your text is kept; try again."),
         "preview": _("(preview; reload the page for the full text)"),
+        # The SLA countdowns (desk/ticket_sla_clocks.html); the same words as the server renders.
+        "sla_left": _("%(time)s left"),
+        "sla_overdue": _("overdue by %(time)s"),
+        "sla_days": _("%(days)s d"),
     }
 
 
@@ -113,15 +127,26 @@ def _ticket_facts(ticket: Ticket) -> dict[str, Any]:
 
 
 def _entry_context(interaction: Interaction) -> dict[str, Any]:
-    return {"interaction": interaction, "order": _entry_order(interaction)}
+    # What desk/ticket_entry.html shows of one interaction (care/desk/timeline.py): its call, delivery,
+    # subject, attachments with their download links.
+    return {
+        "entry": interaction_entry(interaction),
+        "interaction": interaction,
+        "order": _entry_order(interaction),
+    }
 
 
 def _render_ticket(
     request: HttpRequest, ticket: Ticket, *, error: str = "", text: str = "", status: int = 200
 ) -> HttpResponse:
     user = actor(request)
-    timeline = [_entry_context(interaction) for interaction in ticket_timeline(ticket=ticket)]
-    alert = _sla_alert(clocks_of(ticket))
+    # Interactions of every channel and the audit trail's changes, one list in time order: the newest
+    # part of a long ticket, the rest on demand (care/desk/timeline.py TIMELINE_WINDOW).
+    # ``?timeline=all`` (the "earlier entries" link without script): the whole timeline.
+    everything = request.GET.get("timeline") == "all"
+    window = ticket_timeline_window(ticket=ticket, limit=MAX_TIMELINE if everything else TIMELINE_WINDOW)
+    clocks = clocks_of(ticket)
+    alert = _sla_alert(clocks)
     live_config = {
         "ticket": {"id": ticket.pk, "reference": ticket.reference},
         "stream": ticket_stream(ticket.pk),
@@ -138,8 +163,10 @@ def _render_ticket(
             **panels_context(ticket=ticket, user=user),
             **composer_context(ticket=ticket, user=user),
             "ticket": ticket,
-            "timeline": timeline,
+            "timeline": window.entries,
+            "timeline_earlier": window.earlier_before,
             "sla_alert": alert,
+            "sla_clocks": sla_clocks(clocks),
             "live_config": live_config,
             "error": error,
             "text": text,
@@ -158,21 +185,33 @@ def ticket(request: HttpRequest, reference: str) -> HttpResponse:
 @desk_user_required
 def ticket_entries(request: HttpRequest, reference: str) -> JsonResponse:
     """Timeline entries rendered as on the page, for the script: ``?id=`` (repeated) for the entries
-    live events announced, ``?all=1`` for the whole timeline (after the server said reload). With
-    them the SLA banner and the header's facts as they are now: a reply can meet a response target,
-    and after a reload the header must be re-read too."""
+    live events announced, ``?events_after=<id>`` for the changes (status, assignment, ...) newer than
+    the newest the page shows (the live ``ticket.updated`` and ``ticket.assigned`` events carry no
+    id; 0 for all), ``?all=1`` for every interaction (after the server said reload, with
+    ``events_after=0``). With them the SLA banner,
+    the SLA clocks and the header's facts as they are now: a reply can meet a response target, a
+    status change pause a clock, and after a reload the header must be re-read too."""
     ticket_ = access_ticket(request.user, reference)
-    timeline = ticket_timeline(ticket=ticket_)
+    timeline = timeline_interactions(ticket=ticket_)
+    try:
+        ids = sorted({int(value) for value in request.GET.getlist("id")})
+        after = request.GET.get("events_after", "")
+        after_id = int(after) if after else None
+        before = request.GET.get("before", "")
+        before_id = int(before) if before else None
+    except ValueError:
+        return JsonResponse({"error": _("Entry IDs must be numbers.")}, status=400)
+    if before_id is not None:
+        return _earlier_entries(request, ticket_, before_id)
     if request.GET.get("all") != "1":
-        try:
-            ids = sorted({int(value) for value in request.GET.getlist("id")})
-        except ValueError:
-            return JsonResponse({"error": _("Entry IDs must be numbers.")}, status=400)
         if len(ids) > MAX_ENTRY_IDS:
             return JsonResponse(
                 {"error": _("Ask for at most %(count)d entries.") % {"count": MAX_ENTRY_IDS}}, status=400
             )
-        timeline = timeline.filter(pk__in=ids)
+        timeline = timeline.filter(pk__in=ids)  # no ids: no query
+    # The changes only when asked for (``events_after=0``: all of them), so the entries of a
+    # live interaction cost no query for them.
+    events = ticket_events(ticket=ticket_, after_id=after_id) if after_id is not None else None
     entries = [
         {
             "id": interaction.pk,
@@ -181,10 +220,46 @@ def ticket_entries(request: HttpRequest, reference: str) -> JsonResponse:
         }
         for interaction in timeline
     ]
+    changes = [
+        {
+            "id": entry["event"].pk,
+            "order": entry["order"],
+            "html": render_to_string("desk/ticket_event.html", {"entry": entry}, request=request),
+        }
+        for entry in (event_entries(ticket=ticket_, events=events) if events is not None else [])
+    ]
+    clocks = clocks_of(ticket_)
     banner = render_to_string(
-        "desk/ticket_sla.html", {"sla_alert": _sla_alert(clocks_of(ticket_))}, request=request
+        "desk/ticket_sla.html", {"sla_alert": _sla_alert(clocks)}, request=request
     ).strip()
-    return JsonResponse({"entries": entries, "sla": banner, "ticket": _ticket_facts(ticket_)})
+    clock_list = render_to_string(
+        "desk/ticket_sla_clocks.html", {"sla_clocks": sla_clocks(clocks), "ticket": ticket_}, request=request
+    ).strip()
+    return JsonResponse(
+        {
+            "entries": entries,
+            "events": changes,
+            "sla": banner,
+            "clocks": clock_list,
+            "ticket": _ticket_facts(ticket_),
+        }
+    )
+
+
+def _earlier_entries(request: HttpRequest, ticket_: Ticket, before_id: int) -> JsonResponse:
+    """``?before=<interaction id>``: the window of entries before that one (interactions and changes
+    alike, as ``entries`` and ``events``), and ``earlier``, the id to ask with next (null at the start)."""
+    window = ticket_timeline_window(ticket=ticket_, before_id=before_id)
+    entries, changes = [], []
+    for entry in window.entries:
+        if entry["kind"] == "event":
+            html = render_to_string("desk/ticket_event.html", {"entry": entry}, request=request)
+            changes.append({"id": entry["event"].pk, "order": entry["order"], "html": html})
+        else:
+            context = {"entry": entry, "interaction": entry["interaction"], "order": entry["order"]}
+            html = render_to_string("desk/ticket_entry.html", context, request=request)
+            entries.append({"id": entry["interaction"].pk, "order": entry["order"], "html": html})
+    return JsonResponse({"entries": entries, "events": changes, "earlier": window.earlier_before})
 
 
 def _posted_text(request: HttpRequest) -> str:
@@ -204,14 +279,22 @@ def _posted_text(request: HttpRequest) -> str:
 
 @transaction.atomic
 def _send_reply(
-    *, ticket: Ticket, author: User, text: str, template: dict[str, Any] | None = None
+    *,
+    ticket: Ticket,
+    author: User,
+    text: str,
+    template: dict[str, Any] | None = None,
+    attachments: Sequence[tuple[str, bytes, str]] = (),
 ) -> Interaction:
     """An agent's answer to the customer on the ticket's channel. Email and social replies are sent
     by their connectors (stored now, sent by a task after the commit; a social reply the platform
     would refuse, e.g. outside WhatsApp's 24-hour window, is refused with the reason); the phone
-    has no transport and is recorded as an outbound interaction (a call's summary)."""
+    has no transport and is recorded as an outbound interaction (a call's summary). Only email
+    carries ``attachments`` (``(filename, content, content type)``, checked by the composer)."""
     if ticket.channel == Channel.EMAIL:
-        return email_reply(ticket=ticket, author=author, body_text=text)
+        return email_reply(ticket=ticket, author=author, body_text=text, attachments=attachments)
+    if attachments:
+        raise BusinessRuleViolation(_("Only email replies carry attachments."))
     if ticket.channel == Channel.SOCIAL:
         return social_reply(ticket=ticket, author=author, text=text, **(template or {}))
     interaction, _created = interaction_add(
@@ -226,17 +309,28 @@ def _send_reply(
 
 @transaction.atomic
 def _add_note(*, ticket: Ticket, author: User, text: str) -> Interaction:
+    """An internal note; the colleagues it @mentions who may see the tenant are told (mentions)."""
     interaction, _created = interaction_add(
         ticket=ticket, channel=ticket.channel, direction=Direction.NOTE, body_text=text, author_user=author
     )
+    mentions_record(interaction=interaction)
     return interaction
 
 
-def _post(request: HttpRequest, reference: str, write: Callable[..., Interaction]) -> HttpResponse:
+def _post(
+    request: HttpRequest, reference: str, write: Callable[..., Interaction], *, reply: bool = False
+) -> HttpResponse:
     ticket_ = access_ticket(request.user, reference)
     author = actor(request)
     try:
-        interaction = write(ticket=ticket_, author=author, text=_posted_text(request))
+        text = _posted_text(request)
+        if reply:
+            attachments = posted_attachments(request, ticket_)
+            extra: dict[str, Any] = {"attachments": attachments} if attachments else {}
+        else:
+            refuse_attachments_on_notes(request)
+            extra = {}
+        interaction = write(ticket=ticket_, author=author, text=text, **extra)
     except BusinessRuleViolation as exc:
         message = " ".join(exc.messages)
         if wants_json(request):
@@ -270,7 +364,7 @@ def _posted_template(request: HttpRequest) -> dict[str, Any]:
 @require_POST
 @desk_user_required
 def ticket_reply(request: HttpRequest, reference: str) -> HttpResponse:
-    return _post(request, reference, partial(_send_reply, template=_posted_template(request)))
+    return _post(request, reference, partial(_send_reply, template=_posted_template(request)), reply=True)
 
 
 @require_POST

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from care.accounts.models import Agent, User
 from care.core.errors import BusinessRuleViolation
 from care.desk.access import desk_user_required
+from care.mentions.selectors import unread_mentions
 from care.realtime.streams import agent_stream
 from care.routing.models import QueuedItem
 from care.routing.selectors import offers_for_agent
@@ -97,6 +98,8 @@ def _context(user: User) -> dict[str, Any]:
         ],
         "count": len(tickets),
         "offers": offers,
+        # Notes that @mention me, on tickets of tenants I still see (one query; issue 9, composer).
+        "mentions": unread_mentions(user=user),
         "live_config": {
             "stream": agent_stream(agent.pk) if agent is not None else None,
             # The script re-words the SLA badges as time passes, in the user's language.

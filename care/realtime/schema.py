@@ -23,6 +23,7 @@ EVENT_TYPES = frozenset(
         "agent.presence",
         "wallboard.snapshot",
         "ticket.viewers",
+        "mention.added",
     }
 )
 

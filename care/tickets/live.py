@@ -34,6 +34,7 @@ _UPDATED_KINDS = frozenset(
         TicketEvent.Kind.UPDATED,
         TicketEvent.Kind.CUSTOMER_MERGED,
         TicketEvent.Kind.LINKED,
+        TicketEvent.Kind.MERGED,
     }
 )
 

@@ -109,6 +109,9 @@ class Ticket(TenantOwned):
                 condition=models.Q(status__in=[s.value for s in ACTIONABLE]),
             ),
             GinIndex(fields=["tags"], name="tickets_tags_gin"),
+            # Search checks one tenant's newest tickets (of a status) first (care.tickets.search).
+            models.Index(fields=["tenant", "id"], name="tickets_tenant_id"),
+            models.Index(fields=["tenant", "status", "id"], name="tickets_tenant_status_id"),
         ]
 
     def __str__(self) -> str:

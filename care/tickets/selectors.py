@@ -6,11 +6,11 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Value, When, Window
 from django.http import Http404
 
-from care.tenants.models import Tenant
-from care.tickets.models import Interaction, Ticket
+from care.tenants.models import Guideline, Tenant
+from care.tickets.models import Interaction, Ticket, TicketEvent
 from care.tickets.status import ACTIONABLE, UNRESOLVED
 
 _REFERENCE = re.compile(r"^(?P<code>[A-Z][A-Z0-9]{1,9})-(?P<number>\d{1,9})$")
@@ -110,3 +110,49 @@ def open_ticket_counts_by_tenant(*, user: Any) -> list[Tenant]:
         )
         .order_by("name")
     )
+
+
+# --- the ticket page's panels (issue 9) ------------------------------------------------------------
+
+
+def ticket_events(*, ticket: Ticket, after_id: int | None = None) -> QuerySet[TicketEvent]:
+    """The ticket's audit trail as the timeline shows it: every change but the creation (the first
+    message says that), oldest first, with the actor. One query; ``after_id`` for the newer ones."""
+    events = (
+        TicketEvent.objects.filter(ticket=ticket)
+        .exclude(kind=TicketEvent.Kind.CREATED)
+        .select_related("actor")
+        .order_by("created_at", "id")
+    )
+    if after_id is not None:
+        events = events.filter(pk__gt=after_id)
+    return events
+
+
+def customer_other_tickets(*, ticket: Ticket, limit: int = 10) -> tuple[list[Ticket], int]:
+    """The customer's other tickets of the ticket's tenant, newest first (at most ``limit``), and how
+    many there are in all. One query: the total is a window count over the same rows."""
+    rows: list[Any] = list(
+        Ticket.objects.filter(tenant_id=ticket.tenant_id, customer_id=ticket.customer_id)
+        .exclude(pk=ticket.pk)
+        .annotate(total=Window(Count("id")))
+        .only("id", "tenant_id", "number", "subject", "status", "channel", "created_at")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    for row in rows:
+        row.tenant = ticket.tenant  # the same tenant: its reference needs no query
+    return rows, (int(rows[0].total) if rows else 0)
+
+
+def ticket_guidelines(*, ticket: Ticket) -> list[Guideline]:
+    """The tenant's guidelines for agents that apply to the ticket's language: those for its language
+    and those for all languages (blank), greetings first, then by position. Where a guideline of the
+    same kind and title exists for the ticket's language, it replaces the all-languages one. One query."""
+    rows = list(
+        Guideline.objects.filter(tenant_id=ticket.tenant_id)
+        .filter(Q(language="") | Q(language=ticket.language))
+        .annotate(greeting_first=Case(When(kind=Guideline.Kind.GREETING, then=Value(0)), default=Value(1)))
+        .order_by("greeting_first", "position", "title", "id")
+    )
+    specific = {(row.kind, row.title.casefold()) for row in rows if row.language}
+    return [row for row in rows if row.language or (row.kind, row.title.casefold()) not in specific]

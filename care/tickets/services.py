@@ -334,3 +334,129 @@ def ticket_link(*, source: Ticket, target: Ticket, kind: str, actor: User | None
     if created:
         _record(source, actor, TicketEvent.Kind.LINKED, {"link": [None, {"kind": kind, "ticket": target.pk}]})
     return link
+
+
+def ticket_unlink(*, source: Ticket, target: Ticket, kind: str, actor: User | None) -> bool:
+    """Remove the link ``source → target`` of ``kind``; True if there was one. A merge cannot be
+    undone this way (its interactions moved). Recorded on the source's audit trail."""
+    if kind == TicketLink.Kind.MERGED:
+        raise BusinessRuleViolation(_("A merge cannot be undone by removing its link."))
+    deleted, _rows = TicketLink.objects.filter(source=source, target=target, kind=kind).delete()
+    if deleted:
+        _record(source, actor, TicketEvent.Kind.LINKED, {"link": [{"kind": kind, "ticket": target.pk}, None]})
+    return bool(deleted)
+
+
+def _follows_ticket(relation: Any) -> bool:
+    """Whether rows of a higher app that point at a ticket follow it when it is merged away: those
+    that name it as "the ticket this belongs to" (nullable, SET NULL: a call, an inbound message's
+    record, a social conversation's current ticket) and those that also point at one of its
+    interactions (which move), e.g. a mention. History of the ticket itself (SLA clocks and events,
+    routing decisions, the queue entry) stays with it."""
+    from django.db.models import SET_NULL
+
+    model = relation.related_model
+    if model._meta.app_label == Ticket._meta.app_label or relation.one_to_one:
+        return False
+    if relation.on_delete is SET_NULL:
+        return True
+    return any(
+        getattr(field, "related_model", None) is Interaction
+        for field in model._meta.get_fields()
+        if field.concrete
+    )
+
+
+def merge_followers() -> list[tuple[type[Any], str]]:
+    """(model, field name) of every row outside this app re-pointed by ``ticket_merge`` (see
+    ``_follows_ticket``). Read from the model graph, so this app imports none of those apps."""
+    from django.db.models import ForeignObjectRel
+
+    followers: list[tuple[type[Any], str]] = []
+    for relation in Ticket._meta.get_fields(include_hidden=True):
+        if isinstance(relation, ForeignObjectRel) and _follows_ticket(relation):
+            followers.append((relation.related_model, relation.field.name))  # type: ignore[arg-type]
+    return followers
+
+
+def _merge_link(source_id: int) -> TicketLink | None:
+    return (
+        TicketLink.objects.filter(source_id=source_id, kind=TicketLink.Kind.MERGED)
+        .select_related("target__tenant")
+        .first()
+    )
+
+
+@transaction.atomic
+def ticket_merge(*, source: Ticket, target: Ticket, actor: User | None) -> Ticket:
+    """Merge ``source`` into ``target`` (one tenant): the source's timeline (interactions, with their
+    attachments) moves to the target, rows that point at the source as their current ticket (calls,
+    social conversations, inbound records) follow, both audit trails record it, a ``merged`` link
+    says where it went and the source is closed (its SLA clocks stop and it leaves the queue through
+    the status change's receivers). Both rows are locked in id order, so two merges of the same pair
+    in opposite directions cannot deadlock: the second waits and is refused. Repeating a merge that
+    is done returns the target and changes nothing.
+    """
+    if source.tenant_id != target.tenant_id:
+        raise BusinessRuleViolation(_("Tickets of different tenants cannot be merged."))
+    if source.pk == target.pk:
+        raise BusinessRuleViolation(_("A ticket cannot be merged into itself."))
+    rows = {
+        ticket.pk: ticket
+        for ticket in Ticket.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .filter(pk__in=[source.pk, target.pk])
+        .order_by("pk")
+    }
+    locked_source, locked_target = rows[source.pk], rows[target.pk]
+    done = _merge_link(locked_source.pk)
+    if done is not None:
+        if done.target_id == locked_target.pk:
+            return locked_target  # a repeat: already merged
+        raise BusinessRuleViolation(
+            _("%(ticket)s was already merged into %(other)s.")
+            % {"ticket": locked_source.reference, "other": done.target.reference}
+        )
+    if _merge_link(locked_target.pk) is not None:
+        raise BusinessRuleViolation(
+            _("%(ticket)s was merged into another ticket; merge into that one.")
+            % {"ticket": locked_target.reference}
+        )
+    if locked_target.status == Status.CLOSED:
+        raise BusinessRuleViolation(
+            _("%(ticket)s is closed; a ticket cannot be merged into a closed one.")
+            % {"ticket": locked_target.reference}
+        )
+    if locked_source.status == Status.CLOSED:
+        raise BusinessRuleViolation(_("A closed ticket cannot be merged."))
+    now = timezone.now()
+    moved = Interaction.objects.filter(ticket_id=locked_source.pk).update(ticket_id=locked_target.pk)
+    for model, field_name in merge_followers():
+        model._default_manager.filter(**{f"{field_name}_id": locked_source.pk}).update(
+            **{f"{field_name}_id": locked_target.pk}
+        )
+    TicketLink.objects.create(
+        tenant_id=locked_source.tenant_id,
+        source=locked_source,
+        target=locked_target,
+        kind=TicketLink.Kind.MERGED,
+    )
+    Ticket.objects.filter(pk=locked_target.pk).update(updated_at=now)
+    locked_target.updated_at = now
+    _record(
+        locked_source,
+        actor,
+        TicketEvent.Kind.MERGED,
+        {"merged_into": [None, {"id": locked_target.pk, "reference": locked_target.reference}]},
+    )
+    _record(
+        locked_target,
+        actor,
+        TicketEvent.Kind.MERGED,
+        {
+            "merged_from": [None, {"id": locked_source.pk, "reference": locked_source.reference}],
+            "interactions": [0, moved],
+        },
+    )
+    ticket_change_status(ticket=locked_source, status=Status.CLOSED, actor=actor)
+    return locked_target

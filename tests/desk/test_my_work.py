@@ -303,8 +303,8 @@ def test_query_count_does_not_grow_with_the_tickets(
     assert "My work (2 tickets)" in page
     assert "Offered to me (2)" in page
     # Session, user, agent profile, authorised tenants, the tickets (tenant and customer joined),
-    # the offers (ticket and tenant joined).
-    assert len(small.captured_queries) == 6
+    # the offers (ticket and tenant joined), my unread mentions (ticket, tenant, author, note joined).
+    assert len(small.captured_queries) == 7
 
     _fill(agent, [tenant_a, tenant_c], 18)
     with django_assert_num_queries(len(small.captured_queries)):

@@ -395,3 +395,106 @@ def test_other_tenants_never_listed_for_a_pooled_agent_filter(client, tenant_a, 
     response = client.get(URL, {"tenant": tenant_c.pk})
     assert "C matter" not in response.text
     assert "Kooplust" not in response.text
+
+
+# --- the merged read across tenants (queue_page._merged) ---------------------------------------------
+
+
+def _spread(tenants, per_tenant):
+    """Tickets in every tenant with interleaved due times, priorities and statuses."""
+    now = timezone.now()
+    for index in range(per_tenant):
+        for offset, tenant in enumerate(tenants):
+            ticket = make_ticket(
+                tenant=tenant, subject=f"{tenant.code}-{index}", priority=Priority.values[index % 4]
+            )
+            minutes = (index * len(tenants) + offset) * 5 - 200
+            _due(ticket, None if index % 7 == 3 else dt.timedelta(minutes=minutes), now)
+            if index % 5 == 4:
+                ticket_change_status(ticket=ticket, status="pending", actor=None)
+
+
+def _plain_order(user, params):
+    """The order the page must show: one plain query over the user's tickets, no merging."""
+    from django.http import QueryDict
+
+    from care.desk.queue_page import parse_filters, queue_page_of, visible_tenants
+
+    filters = parse_filters(QueryDict(params), visible_tenants(user=user))
+    rows, has_next = queue_page_of(user=user, filters=filters, now=timezone.now())
+    return [ticket.reference for ticket in rows], has_next
+
+
+@pytest.mark.parametrize("who", ["lead", "admin"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        "",
+        "page=2",
+        "status=pending",
+        "status=new&status=pending",
+        "sla=overdue",
+        "priority=4",
+        "assignee=unassigned&page=2",
+    ],
+)
+def test_merged_queue_across_tenants_is_the_plain_queue(client, tenant_a, tenant_b, admin_user, who, params):
+    # An inactive tenant: its tickets are in an administrator's queue (who sees every tenant), not in
+    # an authorised agent's (whose visible tenants are the active ones); merged as the plain query is.
+    third = TenantFactory(name="Wasser West", slug="wasser-west", code="WAW", is_active=False)
+    lead = make_agent(tenants=[tenant_a, tenant_b, third], role=Role.SUPERVISOR, email="lead@care.test")
+    _spread([tenant_a, tenant_b, third], PAGE_SIZE // 2 + 15)  # over a page for two tenants, too
+    user = lead.user if who == "lead" else admin_user
+    client.force_login(user)
+
+    response = client.get(f"{URL}?{params}")
+
+    expected, has_next = _plain_order(user, params)
+    assert expected  # the case has rows to order
+    assert _refs(response) == expected
+    assert (response.context["next_query"] is not None) == has_next
+    if params == "":
+        tenants = {ref.split("-")[0] for ref in expected}
+        assert tenants == ({"ENN", "TSU"} if who == "lead" else {"ENN", "TSU", "WAW"})
+
+
+def test_merged_queue_keeps_other_tenants_out(client, tenant_a, tenant_b, admin_user):
+    _spread([tenant_a, tenant_b], 4)
+    lead = make_agent(tenants=[tenant_a], role=Role.SUPERVISOR, email="lead@care.test")
+    client.force_login(lead.user)
+
+    refs = _refs(client.get(URL))
+
+    assert refs
+    assert all(ref.startswith("ENN-") for ref in refs)
+    client.force_login(admin_user)
+    refs = _refs(client.get(URL))
+    assert {ref.split("-")[0] for ref in refs} == {"ENN", "TSU"}
+
+
+def test_merged_queue_queries_do_not_grow_with_tenants(client, tenant_a, tenant_b, django_assert_num_queries):
+    lead = make_agent(tenants=[tenant_a, tenant_b], role=Role.SUPERVISOR, email="lead@care.test")
+    _spread([tenant_a, tenant_b], 2)
+    client.force_login(lead.user)
+    # session, user, the user's tenants, the visible tenants, the tickets, the assignable agents
+    with django_assert_num_queries(6):
+        client.get(URL)
+    more = [TenantFactory(name=f"More {i}", slug=f"more-{i}", code=f"MO{i}") for i in range(4)]
+    for tenant in more:
+        lead.authorisations.create(tenant=tenant)
+    _spread(more, 3)
+    with django_assert_num_queries(6):
+        response = client.get(URL)
+    assert len(response.context["rows"]) == Ticket.objects.filter(status="new").count() == 16
+
+
+@pytest.mark.parametrize("params", ["", "status=pending", "status=new&status=pending"])
+def test_merged_queue_of_an_agent_without_tenants_is_empty(client, tenant_a, params):
+    make_ticket(tenant=tenant_a, subject="not yours")
+    loner = make_agent(tenants=[], email="loner@care.test")
+    client.force_login(loner.user)
+
+    response = client.get(f"{URL}?{params}")
+
+    assert response.status_code == 200
+    assert _refs(response) == []

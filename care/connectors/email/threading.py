@@ -3,7 +3,7 @@
 1. **Headers**: any id in In-Reply-To, then References (newest first), that Care stored as the
    Message-ID of an email interaction of this tenant, inbound or outbound.
 2. **Reference in the subject**: ``[SWN-1042]`` (or ``SWN-1042`` after Re:/AW:/…) with this
-   tenant's code.
+   tenant's code; a ticket merged into another stands for the one it was merged into.
 3. **Fallback**: the same customer's newest unresolved email ticket with the same subject (after
    dropping reply and forward prefixes) updated within the last 14 days: mail clients that drop
    the threading headers still land on the ticket they answer.
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from care.core.channels import Channel
-from care.tickets.models import Interaction, Ticket
+from care.tickets.models import Interaction, Ticket, TicketLink
 from care.tickets.status import UNRESOLVED
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from care.tenants.models import Tenant
 
 FALLBACK_WINDOW = dt.timedelta(days=14)
+# A merged ticket's successor may itself have been merged: follow at most this many merges.
+MAX_MERGE_HOPS = 5
 _PREFIXES = re.compile(
     r"^\s*((re|aw|antw|sv|vs|wg|fw|fwd|tr|rv|enc|doorst|ref)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE
 )
@@ -37,6 +39,20 @@ _REFERENCE = re.compile(r"\[?\b([A-Z][A-Z0-9]{1,9})-(\d{1,9})\b\]?")
 def normalise_subject(subject: str) -> str:
     """The subject without Re:/AW:/Fwd:/WG:… prefixes and extra whitespace, lower-cased."""
     return " ".join(_PREFIXES.sub("", subject).split()).lower()
+
+
+def _merged_into(ticket: Ticket) -> Ticket:
+    """The ticket ``ticket`` was (in the end) merged into, or ``ticket`` itself."""
+    for _hop in range(MAX_MERGE_HOPS):
+        link = (
+            TicketLink.objects.filter(source=ticket, kind=TicketLink.Kind.MERGED)
+            .select_related("target__tenant")
+            .first()
+        )
+        if link is None:
+            break
+        ticket = link.target
+    return ticket
 
 
 def find_ticket(
@@ -56,7 +72,7 @@ def find_ticket(
         if code == tenant.code:
             ticket = Ticket.objects.select_related("tenant").filter(tenant=tenant, number=int(number)).first()
             if ticket is not None:
-                return ticket, "subject"
+                return _merged_into(ticket), "subject"
     if customer is not None and normalise_subject(subject):
         wanted = normalise_subject(subject)
         recent = (

@@ -8,6 +8,16 @@
  * event announces them, so a note written elsewhere looks exactly like one that was there at load.
  * Every entry carries its interaction id: whatever arrives twice (the POST's answer and the event,
  * a replay after a reconnect) is shown once.
+ *
+ * Changes of the ticket (status, assignment, priority, links, merges) are timeline entries too, with
+ * their audit event's id. The live `ticket.updated` and `ticket.assigned` events carry no such id, so
+ * they make the page fetch `entries?events_after=<the newest change it shows>` (batched with the
+ * interactions wanted at the same moment); after a reload `entries?all=1&events_after=0` brings
+ * every interaction and every change.
+ *
+ * The SLA clocks count down every second from their due time (data-due); the server's answers
+ * replace the list (a reply meets a target, a status change pauses a clock), and the live
+ * `sla.warning` and `sla.breach` events colour the clock of their target like the banner.
  */
 (function (window, document) {
   "use strict";
@@ -38,12 +48,19 @@
     timeStyle: "short"
   });
 
+  // A call's times are read to the second (data-precision="seconds").
+  var secondsFormat = new window.Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+    dateStyle: "medium",
+    timeStyle: "medium"
+  });
+
   function localiseTimes(root) {
     var times = root.querySelectorAll("time[datetime]");
     for (var i = 0; i < times.length; i += 1) {
       var when = new Date(times[i].getAttribute("datetime"));
       if (!isNaN(when.getTime())) {
-        times[i].textContent = timeFormat.format(when);
+        var precise = times[i].getAttribute("data-precision") === "seconds";
+        times[i].textContent = (precise ? secondsFormat : timeFormat).format(when);
         times[i].title = when.toISOString();
       }
     }
@@ -57,21 +74,41 @@
     return timeline.querySelector('[data-interaction-id="' + Number(id) + '"]');
   }
 
-  function comesBefore(node, order, id) {
-    var nodeOrder = Number(node.getAttribute("data-order"));
-    var nodeId = Number(node.getAttribute("data-interaction-id"));
-    return nodeOrder < order || (nodeOrder === order && nodeId < id);
+  function eventNode(id) {
+    return timeline.querySelector('[data-event-id="' + Number(id) + '"]');
   }
 
-  /* Put `node` where (occurred, id) says: usually last, but an email may carry an earlier date. */
-  function place(node, order, id) {
+  /* The order of the timeline: the moment, then interactions before changes, then the id. */
+  function sortKey(node) {
+    var isEvent = node.hasAttribute("data-event-id");
+    return {
+      order: Number(node.getAttribute("data-order")),
+      rank: isEvent ? 1 : 0,
+      id: Number(node.getAttribute(isEvent ? "data-event-id" : "data-interaction-id"))
+    };
+  }
+
+  function comesBefore(node, order, id, rank) {
+    var key = sortKey(node);
+    rank = rank || 0;
+    if (key.order !== order) {
+      return key.order < order;
+    }
+    if (key.rank !== rank) {
+      return key.rank < rank;
+    }
+    return key.id < id;
+  }
+
+  /* Put `node` where (occurred, kind, id) says: usually last, but an email may carry an earlier date. */
+  function place(node, order, id, rank) {
     var empty = byId("timeline-empty");
     if (empty) {
       empty.parentNode.removeChild(empty);
     }
-    var entries = timeline.querySelectorAll("[data-interaction-id]");
+    var entries = timeline.querySelectorAll("[data-interaction-id], [data-event-id]");
     for (var i = entries.length - 1; i >= 0; i -= 1) {
-      if (comesBefore(entries[i], order, id)) {
+      if (comesBefore(entries[i], order, id, rank)) {
         timeline.insertBefore(node, entries[i].nextSibling);
         return;
       }
@@ -97,6 +134,31 @@
     if (isNew) {
       node.classList.add("is-new");
     }
+  }
+
+  /* Add a server-rendered change ({id, order, html}) unless it is there. */
+  function addEvent(entry, isNew) {
+    if (eventNode(entry.id)) {
+      return;
+    }
+    var holder = document.createElement("template");
+    holder.innerHTML = entry.html.trim();
+    var node = holder.content.firstElementChild;
+    localiseTimes(node);
+    place(node, entry.order, entry.id, 1);
+    if (isNew) {
+      node.classList.add("is-new");
+    }
+  }
+
+  /* The id of the newest change the page shows (0: none). */
+  function newestEventId() {
+    var nodes = timeline.querySelectorAll("[data-event-id]");
+    var newest = 0;
+    for (var i = 0; i < nodes.length; i += 1) {
+      newest = Math.max(newest, Number(nodes[i].getAttribute("data-event-id")));
+    }
+    return newest;
   }
 
   /* When the entry cannot be fetched: what the event says (the first 200 characters). */
@@ -139,6 +201,52 @@
   // --- fetching what events announce ----------------------------------------------------------------
 
   var wanted = {}; // interaction id -> its event's interaction (for the preview fallback)
+  var changesWanted = false; // a change of the ticket was announced: fetch the newer changes
+  // --- older entries: a long ticket opens with its newest part -----------------------------------
+
+  var earlier = byId("load-earlier");
+  if (earlier) {
+    earlier.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (earlier.getAttribute("aria-busy") === "true") {
+        return;
+      }
+      earlier.setAttribute("aria-busy", "true");
+      window
+        .fetch(config.urls.entries + "?before=" + encodeURIComponent(earlier.getAttribute("data-before")), {
+          credentials: "same-origin",
+          headers: {Accept: "application/json"}
+        })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("HTTP " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (data) {
+          for (var i = 0; i < data.entries.length; i += 1) {
+            addEntry(data.entries[i], false);
+          }
+          for (var k = 0; k < data.events.length; k += 1) {
+            addEvent(data.events[k], false);
+          }
+          if (data.earlier) {
+            earlier.setAttribute("data-before", String(data.earlier));
+          } else {
+            earlier.parentNode.parentNode.removeChild(earlier.parentNode);
+          }
+        })
+        .catch(function (error) {
+          // The link still works without script: it opens the page with the whole timeline.
+          window.console.warn("Could not fetch earlier entries", error);
+          window.location.href = earlier.href;
+        })
+        .then(function () {
+          earlier.setAttribute("aria-busy", "false");
+        });
+    });
+  }
+
   var fetchTimer = null;
   var fetchCount = 0;
   var appliedFetch = 0;
@@ -161,10 +269,15 @@
         for (var i = 0; i < data.entries.length; i += 1) {
           addEntry(data.entries[i], true);
         }
+        var events = data.events || [];
+        for (var k = 0; k < events.length; k += 1) {
+          addEvent(events[k], true);
+        }
         // Answers may overtake each other: the banner and header of an older request are older.
         if (number > appliedFetch) {
           appliedFetch = number;
           showSlaHtml(data.sla);
+          showClocksHtml(data.clocks);
           showTicket(data.ticket);
         }
       })
@@ -181,6 +294,15 @@
       return;
     }
     wanted[interaction.id] = interaction;
+    scheduleFetch();
+  }
+
+  function wantChanges() {
+    changesWanted = true;
+    scheduleFetch();
+  }
+
+  function scheduleFetch() {
     if (fetchTimer === null) {
       fetchTimer = window.setTimeout(fetchWanted, FETCH_BATCH_MS);
     }
@@ -197,6 +319,10 @@
       }
     }
     wanted = {};
+    if (changesWanted) {
+      changesWanted = false;
+      query.push("events_after=" + newestEventId());
+    }
     if (query.length) {
       refresh(query.join("&"), previews);
     }
@@ -251,6 +377,82 @@
     slaBanner.appendChild(alert);
   }
 
+  // --- the SLA clocks' countdowns ------------------------------------------------------------------
+
+  var clockBox = byId("sla-clocks");
+
+  function showClocksHtml(html) {
+    if (!clockBox || typeof html !== "string") {
+      return;
+    }
+    clockBox.innerHTML = html; // rendered (and escaped) by the server's template
+    localiseTimes(clockBox);
+    tickClocks();
+  }
+
+  function pad(number) {
+    return number < 10 ? "0" + number : String(number);
+  }
+
+  /* As the server writes it (care/desk/ticket_panels.py countdown_text): 1:02:03, 2 d 01:02:03. */
+  function countdownText(seconds) {
+    seconds = Math.abs(seconds);
+    var days = Math.floor(seconds / 86400);
+    var hours = Math.floor((seconds % 86400) / 3600);
+    var minutes = Math.floor((seconds % 3600) / 60);
+    var secs = seconds % 60;
+    var clock = (days ? pad(hours) : String(hours)) + ":" + pad(minutes) + ":" + pad(secs);
+    return days ? format(text.sla_days, {days: days}) + " " + clock : clock;
+  }
+
+  function setMood(node, mood) {
+    var moods = ["ok", "warned", "breached", "idle"];
+    for (var i = 0; i < moods.length; i += 1) {
+      node.classList.toggle("sla-clock-" + moods[i], moods[i] === mood);
+    }
+  }
+
+  /* Every running clock: the time left, amber once warned, red and "overdue by" once due. */
+  function tickClocks() {
+    if (!clockBox) {
+      return;
+    }
+    var clocks = clockBox.querySelectorAll(".sla-clock[data-due]");
+    var now = Date.now();
+    for (var i = 0; i < clocks.length; i += 1) {
+      var node = clocks[i];
+      var due = new Date(node.getAttribute("data-due")).getTime();
+      var output = node.querySelector("[data-countdown]");
+      if (isNaN(due) || !output) {
+        continue;
+      }
+      var left = Math.floor((due - now) / 1000);
+      var overdue = left < 0;
+      output.textContent = format(overdue ? text.sla_overdue : text.sla_left, {time: countdownText(left)});
+      if (overdue || node.hasAttribute("data-breached")) {
+        setMood(node, "breached");
+      } else if (node.hasAttribute("data-warned")) {
+        setMood(node, "warned");
+      } else {
+        setMood(node, "ok");
+      }
+    }
+  }
+
+  /* A live SLA event for `target`: that clock is warned (or breached) now, as the banner says. */
+  function markClock(target, state) {
+    if (!clockBox) {
+      return;
+    }
+    var node = clockBox.querySelector('.sla-clock[data-target="' + String(target).replace(/[^a-z_]/g, "") + '"]');
+    if (node) {
+      node.setAttribute("data-" + state, "1");
+      tickClocks();
+    }
+  }
+
+  window.setInterval(tickClocks, 1000);
+
   function showViewers(viewers) {
     var list = byId("viewers");
     var typing = [];
@@ -301,19 +503,28 @@
     },
     "ticket.updated": function (data) {
       showTicket(data.ticket);
+      if (data.kind === "merged") {
+        // Another ticket's entries moved here (or this one's away): re-read the whole timeline.
+        refresh("all=1&events_after=0", []);
+        return;
+      }
+      wantChanges();
     },
     "ticket.assigned": function (data) {
       showTicket(data.ticket);
       showAssignee(data.assignee);
+      wantChanges();
     },
     "ticket.viewers": function (data) {
       showViewers(data.viewers);
     },
     "sla.warning": function (data) {
       showSla("warning", data);
+      markClock(data.target, "warned");
     },
     "sla.breach": function (data) {
       showSla("breach", data);
+      markClock(data.target, "breached");
     }
   };
 
@@ -331,7 +542,7 @@
       // Too much was missed: re-read the timeline, the header and the banner instead of the page,
       // which would lose the reply being written.
       onReload: function () {
-        refresh("all=1", []);
+        refresh("all=1&events_after=0", []);
       },
       // Access withdrawn since the page was rendered (or the ticket is gone): say so, keep the page.
       onRefused: function (message) {
@@ -442,6 +653,7 @@
           addEntry(result.data.entry, true);
           textarea.value = "";
           clearDraft();
+          form.dispatchEvent(new window.CustomEvent("care:sent", {detail: result.data})); // composer.js
         },
         function () {
           errorBox.textContent = text.send_failed;
@@ -454,4 +666,5 @@
 
   restoreDraft();
   localiseTimes(document);
+  tickClocks();
 })(window, document);

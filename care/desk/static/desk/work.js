@@ -6,7 +6,12 @@
 (function (window, document) {
   "use strict";
 
-  var REFRESH_EVENTS = {"ticket.assigned": true, "ticket.updated": true, "ticket.created": true};
+  var REFRESH_EVENTS = {
+    "ticket.assigned": true,
+    "ticket.updated": true,
+    "ticket.created": true,
+    "mention.added": true // a colleague's note mentions me: the Mentions list gains it
+  };
   var TICK_MS = 60 * 1000;
   var config = JSON.parse(document.getElementById("work-live-config").textContent);
   var texts = config.text || {};
@@ -124,8 +129,39 @@
     refreshTimer = window.setTimeout(refresh, 300); // a burst of events is one re-read
   }
 
+  // --- mentions: "mark read" without a reload (the forms post normally without script) -------------
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList || !(form.classList.contains("mention-read") || form.classList.contains("mention-read-all"))) {
+      return;
+    }
+    event.preventDefault();
+    var buttons = form.querySelectorAll("button");
+    for (var i = 0; i < buttons.length; i += 1) {
+      buttons[i].disabled = true;
+    }
+    window
+      .fetch(form.getAttribute("action"), {
+        method: "POST",
+        body: new window.FormData(form),
+        credentials: "same-origin",
+        headers: {Accept: "application/json", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value}
+      })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        refresh();
+      })
+      .catch(function () {
+        form.submit(); // the plain post: the server redirects back to this page
+      });
+  });
+
   if (config.stream && window.CareLive) {
     var live = new window.CareLive({});
+    window.careLive = live; // for the console and the browser tests
     live.subscribe(
       config.stream,
       function (event) {
