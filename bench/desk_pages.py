@@ -32,7 +32,9 @@ from bench.desk_data import (
 from bench.harness import Context, Measurement, Result, benchmark, log, machine_load
 from bench.queue import explain
 from care.accounts.models import User
+from care.desk.timeline import TIMELINE_WINDOW
 from care.tenants.models import Tenant
+from care.tickets.models import Interaction
 
 TARGET_P95_MS = 100.0
 
@@ -45,6 +47,15 @@ class Variant:
     params: dict[str, Any]
     pair: str = ""  # the variant whose query count this one must equal
     explain: bool = False  # EXPLAIN (ANALYZE) of the page's ticket query to stderr
+
+
+def _window_start(reference: str) -> int:
+    """The id of the oldest interaction the ticket page shows first: "Show earlier entries" asks with it."""
+    code, number = reference.rsplit("-", 1)
+    newest = Interaction.objects.filter(ticket__tenant__code=code, ticket__number=int(number)).order_by(
+        "-occurred_at", "-id"
+    )
+    return int(list(newest.values_list("pk", flat=True)[:TIMELINE_WINDOW])[-1])
 
 
 def variants(data: DeskData) -> list[Variant]:
@@ -99,6 +110,21 @@ def variants(data: DeskData) -> list[Variant]:
         Variant("desk_pages.ticket_200", DESK_AGENT_EMAIL, f"/desk/tickets/{data.long_ticket}/", {}),
         Variant(
             "desk_pages.ticket_20", DESK_AGENT_EMAIL, f"/desk/tickets/{data.short_ticket}/", {}, "ticket_200"
+        ),
+        # The page opens with the newest TIMELINE_WINDOW entries; this is the whole timeline at once
+        # (the page without script after "Show earlier entries"), and the next 50 as the script loads them.
+        Variant(
+            "desk_pages.ticket_200_whole",
+            DESK_AGENT_EMAIL,
+            f"/desk/tickets/{data.long_ticket}/",
+            {"timeline": "all"},
+            "ticket_200",
+        ),
+        Variant(
+            "desk_pages.ticket_200_earlier",
+            DESK_AGENT_EMAIL,
+            f"/desk/tickets/{data.long_ticket}/entries",
+            {"before": str(_window_start(data.long_ticket))},
         ),
     ]
 

@@ -12,6 +12,7 @@ from bench.desk_data import EXTRA_TENANTS, LONG_ENTRIES, SHORT_ENTRIES, ensure_d
 from bench.desk_pages import desk_pages
 from bench.harness import RESULT_FIELDS, Context, RunOptions
 from care.calls.models import Call
+from care.desk.timeline import TIMELINE_WINDOW
 from care.tickets.models import Attachment, Interaction, Ticket
 
 TICKETS = 400  # the dataset's smallest shape: 20 tenants, a few actionable tickets each
@@ -33,7 +34,10 @@ def test_desk_pages_benchmark_runs_at_its_smallest_size():
         assert line.get("constant", True) is True, line["name"]
     assert by_name["queue_agent"]["returned"] > 0
     assert by_name["queue_admin"]["tenants"] == len(dataset.tenants) + EXTRA_TENANTS
-    assert by_name["ticket_200"]["entries"] == LONG_ENTRIES
+    # The page opens with the newest TIMELINE_WINDOW interactions; the whole timeline on request.
+    assert by_name["ticket_200"]["entries"] == TIMELINE_WINDOW
+    assert by_name["ticket_200_whole"]["entries"] == LONG_ENTRIES
+    assert by_name["ticket_200_earlier"]["entries"] == TIMELINE_WINDOW
     assert by_name["ticket_20"]["entries"] == SHORT_ENTRIES
     assert by_name["ticket_20"]["queries"] == by_name["ticket_200"]["queries"]
 

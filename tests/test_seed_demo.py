@@ -120,6 +120,7 @@ def test_supervisors_may_change_the_daily_work_and_only_view_the_rest():
         "contacts.change_customer",
         "contacts.change_identity",
         "tenants.change_guideline",
+        "macros.change_macro",
         "tenants.change_servicehours",
         "tenants.view_tenant",
         "accounts.view_agent",
@@ -221,3 +222,16 @@ def test_plans_are_the_same_on_every_run():
 def test_refuses_to_run_without_debug():
     with pytest.raises(CommandError, match="DJANGO_DEBUG"):
         call_command("seed_demo", stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("demo")
+def test_every_demo_tenant_has_macros_in_its_languages_that_render():
+    from care.macros.models import Macro
+    from care.macros.placeholders import unknown_placeholders
+
+    for code, language in (("SWN", "de"), ("SWN", "en"), ("TSOL", "es"), ("KOOP", "nl"), ("HUDS", "en")):
+        macros = list(Macro.objects.filter(tenant__code=code, language=language, is_active=True))
+        assert macros, (code, language)
+        for macro in macros:
+            assert unknown_placeholders(macro.body) == [], macro.title

@@ -434,6 +434,7 @@ SUPERVISOR_CHANGES = (
     "contacts.customer",
     "contacts.identity",
     "tenants.guideline",
+    "macros.macro",
     "tenants.servicehours",
     "connectors.mailbox",
     "routing.routingqueue",

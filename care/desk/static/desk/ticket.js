@@ -202,6 +202,32 @@
 
   var wanted = {}; // interaction id -> its event's interaction (for the preview fallback)
   var changesWanted = false; // a change of the ticket was announced: fetch the newer changes
+  /* The entries endpoint's answer to ``query`` (a rejected promise on an HTTP error). */
+  function getEntries(query) {
+    return window
+      .fetch(config.urls.entries + "?" + query, {
+        credentials: "same-origin",
+        headers: {Accept: "application/json"}
+      })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        return response.json();
+      });
+  }
+
+  /* Place the interactions and changes of an answer (each once, wherever they belong). */
+  function addAll(data, isNew) {
+    for (var i = 0; i < data.entries.length; i += 1) {
+      addEntry(data.entries[i], isNew);
+    }
+    var events = data.events || [];
+    for (var k = 0; k < events.length; k += 1) {
+      addEvent(events[k], isNew);
+    }
+  }
+
   // --- older entries: a long ticket opens with its newest part -----------------------------------
 
   var earlier = byId("load-earlier");
@@ -212,24 +238,9 @@
         return;
       }
       earlier.setAttribute("aria-busy", "true");
-      window
-        .fetch(config.urls.entries + "?before=" + encodeURIComponent(earlier.getAttribute("data-before")), {
-          credentials: "same-origin",
-          headers: {Accept: "application/json"}
-        })
-        .then(function (response) {
-          if (!response.ok) {
-            throw new Error("HTTP " + response.status);
-          }
-          return response.json();
-        })
+      getEntries("before=" + encodeURIComponent(earlier.getAttribute("data-before")))
         .then(function (data) {
-          for (var i = 0; i < data.entries.length; i += 1) {
-            addEntry(data.entries[i], false);
-          }
-          for (var k = 0; k < data.events.length; k += 1) {
-            addEvent(data.events[k], false);
-          }
+          addAll(data, false);
           if (data.earlier) {
             earlier.setAttribute("data-before", String(data.earlier));
           } else {
@@ -254,25 +265,9 @@
   function refresh(query, previews) {
     fetchCount += 1;
     var number = fetchCount;
-    return window
-      .fetch(config.urls.entries + "?" + query, {
-        credentials: "same-origin",
-        headers: {Accept: "application/json"}
-      })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.json();
-      })
+    return getEntries(query)
       .then(function (data) {
-        for (var i = 0; i < data.entries.length; i += 1) {
-          addEntry(data.entries[i], true);
-        }
-        var events = data.events || [];
-        for (var k = 0; k < events.length; k += 1) {
-          addEvent(events[k], true);
-        }
+        addAll(data, true);
         // Answers may overtake each other: the banner and header of an older request are older.
         if (number > appliedFetch) {
           appliedFetch = number;
