@@ -46,6 +46,20 @@ def _agent_name(values: Values) -> str:
     return values.agent.full_name.strip() if values.agent is not None else ""
 
 
+# Named functions rather than lambdas: mypy types a lambda in this module-level table only when it has
+# seen the models first, which depends on the order it checks modules in (a fresh cache failed).
+def _ticket_reference(values: Values) -> str:
+    return str(values.ticket.reference)
+
+
+def _ticket_subject(values: Values) -> str:
+    return str(values.ticket.subject)
+
+
+def _tenant_name(values: Values) -> str:
+    return str(values.ticket.tenant.name)
+
+
 PLACEHOLDERS: dict[str, tuple[Promise, Callable[[Values], str]]] = {
     "customer.name": (_("the customer's name"), _customer_name),
     "customer.first_name": (
@@ -54,9 +68,9 @@ PLACEHOLDERS: dict[str, tuple[Promise, Callable[[Values], str]]] = {
     ),
     "agent.name": (_("your full name"), _agent_name),
     "agent.first_name": (_("your first name"), lambda v: _first_word(_agent_name(v))),
-    "ticket.reference": (_("the ticket's reference, e.g. SWN-1042"), lambda v: v.ticket.reference),
-    "ticket.subject": (_("the ticket's subject"), lambda v: v.ticket.subject),
-    "tenant.name": (_("the client company's name"), lambda v: v.ticket.tenant.name),
+    "ticket.reference": (_("the ticket's reference, e.g. SWN-1042"), _ticket_reference),
+    "ticket.subject": (_("the ticket's subject"), _ticket_subject),
+    "tenant.name": (_("the client company's name"), _tenant_name),
 }
 
 
