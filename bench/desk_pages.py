@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from django.db import connection
 from django.http import HttpResponse
-from django.test import Client, override_settings
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench.desk_data import (
@@ -29,7 +29,7 @@ from bench.desk_data import (
     DeskData,
     ensure_desk_data,
 )
-from bench.harness import Context, Measurement, Result, benchmark, log, machine_load
+from bench.harness import Context, Measurement, Result, benchmark, log, machine_load, page_settings
 from bench.queue import explain
 from care.accounts.models import User
 from care.desk.timeline import TIMELINE_WINDOW
@@ -134,7 +134,7 @@ def desk_pages(ctx: Context) -> Iterator[Result]:
     data = ensure_desk_data(ctx.dataset)
     clients: dict[str, Client] = {}
     counts: dict[str, int] = {}
-    with override_settings(ALLOWED_HOSTS=["testserver"]):
+    with page_settings():
         for variant in variants(data):
             if variant.email not in clients:
                 clients[variant.email] = Client()

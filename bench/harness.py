@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TextIO, TypeVar
 
+from django.conf import settings
+from django.test import override_settings
+
 if TYPE_CHECKING:
     from bench.datagen import Dataset
 
@@ -216,3 +219,16 @@ _STARTED = time.monotonic()
 def log(message: str) -> None:
     """Progress for humans, on stderr: stdout carries only result lines."""
     print(f"[bench {time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def page_settings() -> override_settings:
+    """Settings for a benchmark that renders pages through Django's test client: its host name, and
+    static files read from the apps. A benchmark runs without ``collectstatic``, and with DEBUG off
+    (as in CI) the manifest storage refuses every ``{% static %}`` it has no entry for."""
+    return override_settings(
+        ALLOWED_HOSTS=["testserver"],
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+    )
