@@ -104,7 +104,7 @@ def test_repeating_a_merge_changes_nothing(pair, agent):
     ("case", "message"),
     [
         ("self", "cannot be merged into itself"),
-        ("other_tenant", "different tenants"),
+        ("other_tenant", "different clients"),
         ("closed_target", "cannot be merged into a closed one"),
         ("closed_source", "A closed ticket cannot be merged"),
         ("merged_target", "was merged into another ticket"),

@@ -40,6 +40,7 @@ from care.tickets.services import (
     ticket_change_status,
     ticket_link,
     ticket_merge,
+    ticket_merge_check,
     ticket_unlink,
     ticket_update,
 )
@@ -328,26 +329,11 @@ class _ConfirmMerge(Exception):  # noqa: N818 - a state, not an error
         self.target = target
 
 
-def _check_merge(ticket: Ticket, target: Ticket) -> None:
-    """What the service checks too, said before the confirmation step."""
-    if target.pk == ticket.pk:
-        raise BusinessRuleViolation(_("A ticket cannot be merged into itself."))
-    if target.tenant_id != ticket.tenant_id:
-        raise BusinessRuleViolation(_("Tickets of different clients cannot be merged."))
-    if ticket.status == Status.CLOSED:
-        raise BusinessRuleViolation(_("A closed ticket cannot be merged."))
-    if target.status == Status.CLOSED:
-        raise BusinessRuleViolation(
-            _("%(ticket)s is closed; a ticket cannot be merged into a closed one.")
-            % {"ticket": target.reference}
-        )
-
-
 def _merge(request: HttpRequest, ticket: Ticket, user: User) -> Ticket:
     target = _other_ticket(user, ticket, request.POST.get("target", ""))
     if TicketLink.objects.filter(source=ticket, target=target, kind=TicketLink.Kind.MERGED).exists():
         return _reload(ticket, user)  # a repeated confirmation (a second click): done already
-    _check_merge(ticket, target)
+    ticket_merge_check(source=ticket, target=target)  # stated before the confirmation step
     if request.POST.get("confirm") != "1":
         raise _ConfirmMerge(target)
     ticket_merge(source=ticket, target=target, actor=user)
@@ -356,10 +342,6 @@ def _merge(request: HttpRequest, ticket: Ticket, user: User) -> Ticket:
 
 def _link(request: HttpRequest, ticket: Ticket, user: User) -> Ticket:
     target = _other_ticket(user, ticket, request.POST.get("target", ""))
-    if target.pk == ticket.pk:
-        raise BusinessRuleViolation(_("A ticket cannot be linked to itself."))
-    if target.tenant_id != ticket.tenant_id:
-        raise BusinessRuleViolation(_("Tickets of different clients cannot be linked."))
     if TicketLink.objects.filter(
         Q(source=ticket, target=target) | Q(source=target, target=ticket), kind=TicketLink.Kind.RELATED
     ).exists():

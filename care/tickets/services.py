@@ -325,7 +325,7 @@ def tickets_move_to_customer(*, source: Customer, target: Customer, actor: User 
 def ticket_link(*, source: Ticket, target: Ticket, kind: str, actor: User | None) -> TicketLink:
     """Link ``source`` to ``target`` (same tenant); idempotent. Recorded on the source's audit trail."""
     if source.tenant_id != target.tenant_id:
-        raise BusinessRuleViolation(_("Tickets of different tenants cannot be linked."))
+        raise BusinessRuleViolation(_("Tickets of different clients cannot be linked."))
     if source.pk == target.pk:
         raise BusinessRuleViolation(_("A ticket cannot be linked to itself."))
     link, created = TicketLink.objects.get_or_create(
@@ -387,6 +387,23 @@ def _merge_link(source_id: int) -> TicketLink | None:
     )
 
 
+def ticket_merge_check(*, source: Ticket, target: Ticket) -> None:
+    """The rules a merge of ``source`` into ``target`` must pass, on the rows as given: one tenant,
+    two tickets, neither closed. A confirmation step states them before asking; ``ticket_merge``
+    applies them again to the locked rows."""
+    if source.tenant_id != target.tenant_id:
+        raise BusinessRuleViolation(_("Tickets of different clients cannot be merged."))
+    if source.pk == target.pk:
+        raise BusinessRuleViolation(_("A ticket cannot be merged into itself."))
+    if target.status == Status.CLOSED:
+        raise BusinessRuleViolation(
+            _("%(ticket)s is closed; a ticket cannot be merged into a closed one.")
+            % {"ticket": target.reference}
+        )
+    if source.status == Status.CLOSED:
+        raise BusinessRuleViolation(_("A closed ticket cannot be merged."))
+
+
 @transaction.atomic
 def ticket_merge(*, source: Ticket, target: Ticket, actor: User | None) -> Ticket:
     """Merge ``source`` into ``target`` (one tenant): the source's timeline (interactions, with their
@@ -397,10 +414,8 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: User | None) -> Ticke
     in opposite directions cannot deadlock: the second waits and is refused. Repeating a merge that
     is done returns the target and changes nothing.
     """
-    if source.tenant_id != target.tenant_id:
-        raise BusinessRuleViolation(_("Tickets of different tenants cannot be merged."))
-    if source.pk == target.pk:
-        raise BusinessRuleViolation(_("A ticket cannot be merged into itself."))
+    if source.tenant_id != target.tenant_id or source.pk == target.pk:
+        ticket_merge_check(source=source, target=target)  # refuses before anything is locked
     rows = {
         ticket.pk: ticket
         for ticket in Ticket.objects.select_for_update(of=("self",))
@@ -422,13 +437,7 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: User | None) -> Ticke
             _("%(ticket)s was merged into another ticket; merge into that one.")
             % {"ticket": locked_target.reference}
         )
-    if locked_target.status == Status.CLOSED:
-        raise BusinessRuleViolation(
-            _("%(ticket)s is closed; a ticket cannot be merged into a closed one.")
-            % {"ticket": locked_target.reference}
-        )
-    if locked_source.status == Status.CLOSED:
-        raise BusinessRuleViolation(_("A closed ticket cannot be merged."))
+    ticket_merge_check(source=locked_source, target=locked_target)
     now = timezone.now()
     moved = Interaction.objects.filter(ticket_id=locked_source.pk).update(ticket_id=locked_target.pk)
     for model, field_name in merge_followers():
